@@ -1,0 +1,1 @@
+//! illumos clock backends implemented on hostalarm's emulator clocks.

@@ -1,0 +1,17 @@
+//! # hostalarm — emulator clocks, host alarm backends and the timer loop
+//!
+//! The bottom layer of itimer, modelling QEMU's `qemu-timer.c` the way its
+//! later history and its reviewers said it should be:
+//!
+//! * emulator clocks REALTIME (host monotonic), HOST (wall clock, can step)
+//!   and VIRTUAL (guest time), each with an O(log n) list of active timers;
+//! * host alarm backends (`timerfd`, `dynticks`, `unix`, `mmtimer`,
+//!   `timerqueue`, and `sim` for the simulated host) chosen from a precedence
+//!   list like QEMU's `-clock` option;
+//! * the timer loop: wait, consume, run expired timers, re-arm.
+//!
+//! It is usable on its own and knows nothing of the itimer kernel above it,
+//! except that it takes its locks from `itimer_kernel::sync` so the loom
+//! models can check its handshake.
+
+pub mod alarm;

@@ -1,0 +1,1 @@
+//! loom models of the itimer protocols. See `README.md` in this folder.

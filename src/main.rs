@@ -1,0 +1,5 @@
+//! The `itimer` command.
+
+fn main() {
+    println!("itimer: see `itimer --help`");
+}
