@@ -15,3 +15,6 @@
 //! models can check its handshake.
 
 pub mod alarm;
+pub mod sorted_list;
+pub mod time;
+pub mod timerlist;
