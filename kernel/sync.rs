@@ -124,7 +124,9 @@ mod imp {
 
         /// Consumes the mutex, returning the data.
         pub fn into_inner(self) -> T {
-            self.0.into_inner().expect("loom mutexes are never poisoned")
+            self.0
+                .into_inner()
+                .expect("loom mutexes are never poisoned")
         }
 
         /// Blocks until the lock is held.

@@ -1,0 +1,304 @@
+//! The per-process signal queue: queued `siginfo`, preallocated timer
+//! entries, dispositions, the blocked mask, and the waiting syscalls.
+//!
+//! Models the parts of illumos `sigqueue_t` / `sigaddqa` / `sigdeq` and
+//! `sigtimedwait` that timers use.
+//!
+//! # Invariants (all under `p_lock`)
+//!
+//! * Every entry lives in one slab. A timer's entry is allocated at
+//!   `timer_create` and reused by every expiry, so queueing a timer signal
+//!   never allocates. An entry is queued at most once: `queued` says so, and
+//!   the timer's `pending > 0` is what stops a second queueing.
+//! * Queued entries form one FIFO list per signal number (intrusive, through
+//!   `next`), and `pending` has bit `signo - 1` set exactly when that list is
+//!   non-empty. Retrieval takes the lowest pending signal in the wanted set,
+//!   oldest first.
+//! * An entry's kind says what happens when it is consumed: a live timer's
+//!   entry runs the timer's consumption callback and stays allocated; an
+//!   orphan (its timer was deleted while it was queued) is delivered with no
+//!   callback and then freed.
+//! * A signal whose disposition is *ignore* and which is not blocked is
+//!   discarded when generated (its callback runs at once). Installing
+//!   *ignore* discards what is queued for that signal the same way.
+//!
+//! # Deviations
+//!
+//! * The *default* disposition keeps a signal queued until a `sigtimedwait`
+//!   takes it; the model never terminates a process on a signal.
+
+use nix::errno::Errno;
+use slab::Slab;
+
+use crate::abi::{NSIG, SIGKILL, SIGSTOP, Siginfo};
+use crate::itimer::{ItCore, timer_signal};
+use crate::sync::Arc;
+
+/// Index of an entry in the process's signal slab.
+pub type SigKey = usize;
+
+/// A set of signals 1..NSIG, bit `signo - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SigSet(pub u64);
+
+impl SigSet {
+    /// No signals.
+    pub const EMPTY: SigSet = SigSet(0);
+    /// Every signal.
+    pub const FULL: SigSet = SigSet(u64::MAX);
+
+    /// The set holding just `signo` (`EINVAL` outside 1..NSIG).
+    pub fn of(signo: i32) -> Result<SigSet, Errno> {
+        Ok(SigSet(1 << bit(signo)?))
+    }
+
+    /// Whether `signo` is in the set.
+    pub fn contains(self, signo: i32) -> bool {
+        bit(signo).is_ok_and(|b| self.0 & (1 << b) != 0)
+    }
+
+    /// This set plus `signo`.
+    pub fn with(self, signo: i32) -> Result<SigSet, Errno> {
+        Ok(SigSet(self.0 | SigSet::of(signo)?.0))
+    }
+
+    /// The lowest signal in the set.
+    pub fn lowest(self) -> Option<i32> {
+        (self.0 != 0).then(|| self.0.trailing_zeros() as i32 + 1)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+fn bit(signo: i32) -> Result<u32, Errno> {
+    if (1..NSIG).contains(&signo) {
+        Ok((signo - 1) as u32)
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
+/// What a process does with a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disposition {
+    /// `SIG_DFL`: queued until taken (see the module's deviations).
+    #[default]
+    Default,
+    /// `SIG_IGN`: discarded at generation unless blocked.
+    Ignore,
+}
+
+/// What consuming an entry does.
+#[derive(Debug)]
+enum EntryKind {
+    /// A timer's preallocated entry; the owner is set once the timer is
+    /// published.
+    Timer(Option<Arc<ItCore>>),
+    /// A timer's entry whose timer was deleted while it was queued.
+    Orphan,
+}
+
+#[derive(Debug)]
+struct SigEntry {
+    info: Siginfo,
+    kind: EntryKind,
+    queued: bool,
+    next: Option<SigKey>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct List {
+    head: Option<SigKey>,
+    tail: Option<SigKey>,
+}
+
+/// A consumed signal: its siginfo and, for a live timer, the owner whose
+/// consumption callback must run (with `p_lock` held) to fill `si_overrun`.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub info: Siginfo,
+    pub owner: Option<Arc<ItCore>>,
+}
+
+impl Taken {
+    /// Runs the consumption callback, if any, and returns the final
+    /// siginfo. Call with `p_lock` held.
+    pub fn complete(self) -> Siginfo {
+        let mut info = self.info;
+        if let Some(owner) = self.owner {
+            info.si_overrun = timer_signal(&owner);
+        }
+        info
+    }
+}
+
+/// The signal state `p_lock` guards.
+#[derive(Debug)]
+pub(crate) struct SigState {
+    entries: Slab<SigEntry>,
+    lists: [List; NSIG as usize],
+    pending: SigSet,
+    blocked: SigSet,
+    disp: [Disposition; NSIG as usize],
+}
+
+impl SigState {
+    pub fn new() -> SigState {
+        SigState {
+            entries: Slab::new(),
+            lists: [List::default(); NSIG as usize],
+            pending: SigSet::EMPTY,
+            blocked: SigSet::EMPTY,
+            disp: [Disposition::Default; NSIG as usize],
+        }
+    }
+
+    /// Allocates a timer's entry (at `timer_create`).
+    pub fn alloc_timer_entry(&mut self, info: Siginfo) -> SigKey {
+        self.entries.insert(SigEntry {
+            info,
+            kind: EntryKind::Timer(None),
+            queued: false,
+            next: None,
+        })
+    }
+
+    /// Records the timer that owns entry `key`.
+    pub fn set_owner(&mut self, key: SigKey, owner: Arc<ItCore>) {
+        self.entries[key].kind = EntryKind::Timer(Some(owner));
+    }
+
+    /// The timer is gone: a queued entry becomes an orphan (delivered later
+    /// with no callback), an idle one is freed.
+    pub fn release_timer_entry(&mut self, key: SigKey) {
+        if self.entries[key].queued {
+            self.entries[key].kind = EntryKind::Orphan;
+        } else {
+            self.entries.remove(key);
+        }
+    }
+
+    /// Queues entry `key` (illumos `sigaddqa`). Returns the owner when the
+    /// signal is discarded at generation instead (ignored and not blocked):
+    /// the caller runs its consumption callback.
+    pub fn enqueue(&mut self, key: SigKey) -> Option<Arc<ItCore>> {
+        let signo = self.entries[key].info.si_signo;
+        if self.discards(signo) {
+            return match &self.entries[key].kind {
+                EntryKind::Timer(owner) => owner.clone(),
+                EntryKind::Orphan => None,
+            };
+        }
+        debug_assert!(!self.entries[key].queued);
+        let entry = &mut self.entries[key];
+        entry.queued = true;
+        entry.next = None;
+        let list = &mut self.lists[signo as usize];
+        match list.tail {
+            Some(t) => self.entries[t].next = Some(key),
+            None => list.head = Some(key),
+        }
+        list.tail = Some(key);
+        self.pending.0 |= 1 << (signo - 1);
+        None
+    }
+
+    fn discards(&self, signo: i32) -> bool {
+        self.disp[signo as usize] == Disposition::Ignore && !self.blocked.contains(signo)
+    }
+
+    /// Dequeues the oldest entry of the lowest pending signal in `set`.
+    pub fn take(&mut self, set: SigSet) -> Option<Taken> {
+        let signo = SigSet(self.pending.0 & set.0).lowest()?;
+        Some(self.take_signo(signo))
+    }
+
+    fn take_signo(&mut self, signo: i32) -> Taken {
+        let list = &mut self.lists[signo as usize];
+        let key = list.head.expect("pending bit set only for non-empty lists");
+        list.head = self.entries[key].next;
+        if list.head.is_none() {
+            list.tail = None;
+            self.pending.0 &= !(1 << (signo - 1));
+        }
+        let entry = &mut self.entries[key];
+        entry.queued = false;
+        entry.next = None;
+        let info = entry.info;
+        let owner = match &entry.kind {
+            EntryKind::Timer(owner) => owner.clone(),
+            EntryKind::Orphan => {
+                self.entries.remove(key);
+                None
+            }
+        };
+        Taken { info, owner }
+    }
+
+    /// Signals with at least one queued entry.
+    pub fn pending(&self) -> SigSet {
+        self.pending
+    }
+
+    /// The blocked mask.
+    pub fn blocked(&self) -> SigSet {
+        self.blocked
+    }
+
+    /// Replaces the blocked mask (SIGKILL and SIGSTOP cannot be blocked).
+    /// A signal that becomes unblocked while ignored is discarded now; its
+    /// entries are returned so the caller can complete them.
+    pub fn set_blocked(&mut self, set: SigSet) -> Vec<Taken> {
+        let unblockable = (1u64 << (SIGKILL - 1)) | (1u64 << (SIGSTOP - 1));
+        self.blocked = SigSet(set.0 & !unblockable);
+        let mut discarded = Vec::new();
+        let mut candidates = SigSet(self.pending.0 & !self.blocked.0);
+        while let Some(signo) = candidates.lowest() {
+            candidates.0 &= !(1 << (signo - 1));
+            if self.disp[signo as usize] == Disposition::Ignore {
+                while self.pending.contains(signo) {
+                    discarded.push(self.take_signo(signo));
+                }
+            }
+        }
+        discarded
+    }
+
+    /// Sets the disposition of `signo` and returns the old one. `EINVAL` for
+    /// a bad number, or for changing SIGKILL or SIGSTOP. Installing *ignore*
+    /// discards the signal's queued entries, returned so the caller can
+    /// complete them (their callbacks run).
+    pub fn set_disposition(
+        &mut self,
+        signo: i32,
+        disp: Disposition,
+    ) -> Result<(Disposition, Vec<Taken>), Errno> {
+        bit(signo)?;
+        if signo == SIGKILL || signo == SIGSTOP {
+            return Err(Errno::EINVAL);
+        }
+        let old = std::mem::replace(&mut self.disp[signo as usize], disp);
+        let mut discarded = Vec::new();
+        if disp == Disposition::Ignore {
+            while self.pending.contains(signo) {
+                discarded.push(self.take_signo(signo));
+            }
+        }
+        Ok((old, discarded))
+    }
+
+    /// Process exit: empties every list (no callbacks: the timers are gone).
+    pub fn discard_all(&mut self) {
+        while let Some(signo) = self.pending.lowest() {
+            let _ = self.take_signo(signo);
+        }
+    }
+
+    /// Entries allocated (for leak checks).
+    pub fn entries_allocated(&self) -> usize {
+        self.entries.len()
+    }
+}

@@ -1,0 +1,270 @@
+//! The typed syscall layer: the same calls as [`crate::raw`], with Rust
+//! types. Each method converts its arguments to the raw ABI and calls the
+//! raw layer, so both faces share one implementation and one set of errors.
+
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use crate::abi::{
+    self, Itimerspec, PortNotify, SIGEV_NONE, SIGEV_PORT, SIGEV_SIGNAL, Sigevent, Siginfo,
+    TIMER_ABSTIME, Timespec,
+};
+use crate::process::{LwpId, Process};
+use crate::raw::{SIG_DFL, SIG_IGN};
+use crate::sigqueue::{Disposition, SigSet};
+use crate::time::Nsec;
+
+/// A clock id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClockId(pub i32);
+
+impl ClockId {
+    /// The wall clock.
+    pub const REALTIME: ClockId = ClockId(abi::CLOCK_REALTIME);
+    /// The monotonic high-resolution clock.
+    pub const HIGHRES: ClockId = ClockId(abi::CLOCK_HIGHRES);
+    /// Alias of [`ClockId::HIGHRES`].
+    pub const MONOTONIC: ClockId = ClockId(abi::CLOCK_MONOTONIC);
+    /// Per-LWP user CPU time.
+    pub const VIRTUAL: ClockId = ClockId(abi::CLOCK_VIRTUAL);
+    /// Per-LWP CPU time.
+    pub const THREAD_CPUTIME: ClockId = ClockId(abi::CLOCK_THREAD_CPUTIME_ID);
+    /// Per-process CPU time.
+    pub const PROCESS_CPUTIME: ClockId = ClockId(abi::CLOCK_PROCESS_CPUTIME_ID);
+    /// The VM clock (ours): guest time that stops with the VM.
+    pub const VM: ClockId = ClockId(abi::CLOCK_VM);
+}
+
+/// A timer id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerId(pub i32);
+
+/// How a timer notifies its expirations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigEvent {
+    /// No notification; the timer can still be read.
+    None,
+    /// Queue signal `signo` with `value`.
+    Signal {
+        /// The signal number, 1..NSIG.
+        signo: i32,
+        /// Delivered as `si_value`.
+        value: u64,
+    },
+    /// Post to event port `port`, reporting `user`.
+    Port {
+        /// The port id.
+        port: i32,
+        /// Reported as `portev_user`.
+        user: u64,
+    },
+}
+
+impl SigEvent {
+    /// The raw sigevent.
+    pub fn to_raw(self) -> Sigevent {
+        match self {
+            SigEvent::None => Sigevent {
+                sigev_notify: SIGEV_NONE,
+                ..Sigevent::default()
+            },
+            SigEvent::Signal { signo, value } => Sigevent {
+                sigev_notify: SIGEV_SIGNAL,
+                sigev_signo: signo,
+                sigev_value: value,
+                ..Sigevent::default()
+            },
+            SigEvent::Port { port, user } => Sigevent {
+                sigev_notify: SIGEV_PORT,
+                sigev_port: PortNotify {
+                    portnfy_port: port,
+                    portnfy_user: user,
+                },
+                ..Sigevent::default()
+            },
+        }
+    }
+}
+
+/// A timer setting: the first expiration and the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ItimerSpec {
+    /// Time to the first expiration (or the absolute time, with
+    /// [`Arm::Absolute`]); zero disarms.
+    pub value: Duration,
+    /// The period; zero for a one-shot timer.
+    pub interval: Duration,
+}
+
+impl ItimerSpec {
+    /// Fires once after `value`.
+    pub fn one_shot(value: Duration) -> ItimerSpec {
+        ItimerSpec {
+            value,
+            interval: Duration::ZERO,
+        }
+    }
+
+    /// Fires after `value`, then every `interval`.
+    pub fn periodic(value: Duration, interval: Duration) -> ItimerSpec {
+        ItimerSpec { value, interval }
+    }
+
+    /// Disarms.
+    pub fn disarm() -> ItimerSpec {
+        ItimerSpec::default()
+    }
+
+    /// The raw form; `EINVAL` for a duration beyond `i64` seconds.
+    pub fn to_raw(self) -> Result<Itimerspec, Errno> {
+        Ok(Itimerspec {
+            it_interval: duration_to_timespec(self.interval)?,
+            it_value: duration_to_timespec(self.value)?,
+        })
+    }
+
+    /// From the raw form (as returned by the kernel, always valid).
+    pub fn from_raw(raw: &Itimerspec) -> ItimerSpec {
+        ItimerSpec {
+            value: timespec_to_duration(&raw.it_value),
+            interval: timespec_to_duration(&raw.it_interval),
+        }
+    }
+}
+
+/// Whether a setting's value is relative or absolute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Arm {
+    /// From now.
+    #[default]
+    Relative,
+    /// An absolute time on the timer's clock (`TIMER_ABSTIME`).
+    Absolute,
+}
+
+/// A `Duration` as a `timespec`; `EINVAL` if its seconds overflow `i64`.
+pub fn duration_to_timespec(d: Duration) -> Result<Timespec, Errno> {
+    Ok(Timespec {
+        tv_sec: i64::try_from(d.as_secs()).map_err(|_| Errno::EINVAL)?,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    })
+}
+
+/// A kernel-produced (valid) `timespec` as a `Duration`; invalid fields
+/// read as zero.
+pub fn timespec_to_duration(ts: &Timespec) -> Duration {
+    Nsec::from_timespec(ts).map_or(Duration::ZERO, Nsec::to_duration)
+}
+
+impl Process {
+    /// `timer_create`; `None` gives the clock's default (SIGALRM with the
+    /// timer id as value).
+    pub fn timer_create(&self, clock: ClockId, ev: Option<SigEvent>) -> Result<TimerId, Errno> {
+        let raw = ev.map(SigEvent::to_raw);
+        self.raw().timer_create(clock.0, raw.as_ref()).map(TimerId)
+    }
+
+    /// `timer_settime`: returns the previous setting.
+    pub fn timer_settime(
+        &self,
+        timer: TimerId,
+        arm: Arm,
+        spec: ItimerSpec,
+    ) -> Result<ItimerSpec, Errno> {
+        let flags = match arm {
+            Arm::Relative => 0,
+            Arm::Absolute => TIMER_ABSTIME,
+        };
+        self.raw()
+            .timer_settime(timer.0, flags, &spec.to_raw()?)
+            .map(|o| ItimerSpec::from_raw(&o))
+    }
+
+    /// `timer_gettime`.
+    pub fn timer_gettime(&self, timer: TimerId) -> Result<ItimerSpec, Errno> {
+        self.raw()
+            .timer_gettime(timer.0)
+            .map(|c| ItimerSpec::from_raw(&c))
+    }
+
+    /// `timer_getoverrun`.
+    pub fn timer_getoverrun(&self, timer: TimerId) -> Result<i32, Errno> {
+        self.raw().timer_getoverrun(timer.0)
+    }
+
+    /// `timer_delete`.
+    pub fn timer_delete(&self, timer: TimerId) -> Result<(), Errno> {
+        self.raw().timer_delete(timer.0)
+    }
+
+    /// `timer_lwpbind`: binds the timer to `lwp`.
+    pub fn timer_lwpbind(&self, timer: TimerId, lwp: LwpId) -> Result<(), Errno> {
+        self.raw().timer_lwpbind(timer.0, lwp.0)
+    }
+
+    /// `clock_gettime`.
+    pub fn clock_gettime(&self, clock: ClockId) -> Result<Duration, Errno> {
+        self.raw()
+            .clock_gettime(clock.0)
+            .map(|t| timespec_to_duration(&t))
+    }
+
+    /// `clock_settime`.
+    pub fn clock_settime(&self, clock: ClockId, now: Duration) -> Result<(), Errno> {
+        self.raw()
+            .clock_settime(clock.0, &duration_to_timespec(now)?)
+    }
+
+    /// `clock_getres`.
+    pub fn clock_getres(&self, clock: ClockId) -> Result<Duration, Errno> {
+        self.raw()
+            .clock_getres(clock.0)
+            .map(|t| timespec_to_duration(&t))
+    }
+
+    /// `sigtimedwait`: `None` waits forever, zero polls.
+    pub fn sigtimedwait(&self, set: SigSet, timeout: Option<Duration>) -> Result<Siginfo, Errno> {
+        let ts = timeout.map(duration_to_timespec).transpose()?;
+        self.raw().sigtimedwait(set.0, ts.as_ref())
+    }
+
+    /// `sigwaitinfo`.
+    pub fn sigwaitinfo(&self, set: SigSet) -> Result<Siginfo, Errno> {
+        self.raw().sigwaitinfo(set.0)
+    }
+
+    /// `sigpending`.
+    pub fn sigpending(&self) -> Result<SigSet, Errno> {
+        self.raw().sigpending().map(SigSet)
+    }
+
+    /// Blocks `set` (adds it to the mask); returns the old mask.
+    pub fn sigblock(&self, set: SigSet) -> Result<SigSet, Errno> {
+        self.raw()
+            .sigprocmask(crate::signal::SIG_BLOCK, Some(set.0))
+            .map(SigSet)
+    }
+
+    /// Unblocks `set`; returns the old mask.
+    pub fn sigunblock(&self, set: SigSet) -> Result<SigSet, Errno> {
+        self.raw()
+            .sigprocmask(crate::signal::SIG_UNBLOCK, Some(set.0))
+            .map(SigSet)
+    }
+
+    /// Sets `signo`'s disposition; returns the old one.
+    pub fn sigaction(&self, signo: i32, disp: Disposition) -> Result<Disposition, Errno> {
+        let raw = match disp {
+            Disposition::Default => SIG_DFL,
+            Disposition::Ignore => SIG_IGN,
+        };
+        self.raw().sigaction(signo, raw).map(|old| {
+            if old == SIG_IGN {
+                Disposition::Ignore
+            } else {
+                Disposition::Default
+            }
+        })
+    }
+}
