@@ -1,1 +1,3 @@
 //! illumos clock backends implemented on hostalarm's emulator clocks.
+
+pub mod cputime;
