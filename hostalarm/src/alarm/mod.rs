@@ -26,11 +26,74 @@ use std::fmt;
 use std::os::fd::BorrowedFd;
 
 use nix::errno::Errno;
+use nix::sys::time::TimeSpec;
+use nix::time::{ClockId, clock_getres, clock_gettime};
+
+pub mod dynticks;
+mod hostemu;
+pub mod mmtimer;
+pub mod registry;
+mod sigwake;
+pub mod timerfd;
+pub mod timerqueue;
+pub mod unix;
+
+pub use registry::{
+    AllFailed, BackendKind, Choice, HelpListing, Precedence, Probe, ProbeInfo, UnknownBackend,
+    candidates, help, start_first, start_first_of, which_start_here,
+};
 
 /// Nanoseconds on the host's `CLOCK_MONOTONIC`: the only time base an alarm
 /// backend is ever armed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct MonoNs(pub u64);
+
+/// Nanoseconds in one second.
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+impl MonoNs {
+    /// The host's `CLOCK_MONOTONIC` now (the real host, never a simulated
+    /// one). `CLOCK_MONOTONIC` cannot fail on Linux; should it, this reports
+    /// zero, which every backend treats as "already due".
+    pub fn host_now() -> MonoNs {
+        clock_gettime(ClockId::CLOCK_MONOTONIC)
+            .map(timespec_to_mono)
+            .unwrap_or_default()
+    }
+
+    /// This deadline as an absolute `timespec`, never the all-zero value:
+    /// an all-zero `it_value` means "disarm" to `timerfd_settime` and
+    /// `timer_settime`, so `MonoNs(0)` (long past) becomes 1 ns (also long
+    /// past, so it fires at once).
+    pub(crate) fn to_abs_timespec(self) -> TimeSpec {
+        let ns = self.0.max(1);
+        let secs = i64::try_from(ns / NANOS_PER_SEC).unwrap_or(i64::MAX);
+        // The remainder is below 10^9 and always fits.
+        let nanos = i64::try_from(ns % NANOS_PER_SEC).unwrap_or(0);
+        TimeSpec::new(secs, nanos)
+    }
+
+    /// Nanoseconds from `now` until this deadline; zero when it has passed.
+    pub fn saturating_since(self, now: MonoNs) -> u64 {
+        self.0.saturating_sub(now.0)
+    }
+}
+
+/// A non-negative `timespec` as nanoseconds (negative parts count as zero).
+fn timespec_to_mono(ts: TimeSpec) -> MonoNs {
+    let secs = u64::try_from(ts.tv_sec()).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec()).unwrap_or(0);
+    MonoNs(secs.saturating_mul(NANOS_PER_SEC).saturating_add(nanos))
+}
+
+/// The granularity of `CLOCK_MONOTONIC` high-resolution timers, from
+/// `clock_getres` (1 ns on a kernel with hrtimers, a jiffy without). Never 0.
+pub(crate) fn monotonic_resolution_ns() -> u64 {
+    clock_getres(ClockId::CLOCK_MONOTONIC)
+        .map(|ts| timespec_to_mono(ts).0)
+        .unwrap_or(1)
+        .max(1)
+}
 
 /// What one readiness of the backend's fd meant, as reported by
 /// [`AlarmBackend::consume`].
@@ -58,7 +121,11 @@ pub struct StartError {
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "alarm backend `{}` cannot start: {}", self.backend, self.reason)?;
+        write!(
+            f,
+            "alarm backend `{}` cannot start: {}",
+            self.backend, self.reason
+        )?;
         if let Some(e) = self.errno {
             write!(f, " ({e})")?;
         }

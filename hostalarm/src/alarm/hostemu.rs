@@ -1,0 +1,195 @@
+//! A portable thread standing in for a foreign host's timer service, shared
+//! by the `mmtimer` and `timerqueue` emulations.
+//!
+//! On Windows both mechanisms run their callbacks on a thread the OS owns
+//! (the multimedia timer thread, a timer-queue thread). This module plays
+//! that OS thread: it holds at most one programmed event (an id, an
+//! absolute due instant, an optional period), sleeps until the due instant
+//! or until the event is reprogrammed, and "runs the callback", which is
+//! always the same thing here: one write to the backend's eventfd.
+//!
+//! # Why `std` synchronisation here
+//!
+//! Everything else in `hostalarm` takes its locks from
+//! `itimer_kernel::sync`, whose condition variable deliberately has no
+//! timed wait (timeouts there are model time). This thread is not model
+//! logic: it *is* the host OS, whose timer service sleeps on the host's
+//! real clock. So it uses `std::thread`, `std::sync::{Arc, Mutex, Condvar}`
+//! and `Condvar::wait_timeout` on `std::time::Instant` (which is
+//! `CLOCK_MONOTONIC` on Linux, the same clock the loop's deadlines use).
+//! It is never part of a loom model.
+//!
+//! # Invariants
+//!
+//! * `Shared::state` (a `std::sync::Mutex`) guards [`State`]; there is no
+//!   other lock, so no lock order. The eventfd write happens under it; it
+//!   never blocks (the fd is non-blocking).
+//! * The thread writes only to `State::wake_fd`, a raw fd number it does not
+//!   own. The owner ([`EmulatedTimerThread`]'s user) keeps the fd open until
+//!   [`EmulatedTimerThread::shutdown`] has joined the thread, so the number
+//!   can never be stale while the thread can use it.
+//! * State machine of the programmed event: `Idle` (`event` is `None`)
+//!   --program--> `Armed(id, due, period)` --due reached--> the callback
+//!   runs, then `Armed(id, due + period, period)` for a periodic event or
+//!   `Idle` for a one-shot; --cancel(id)--> `Idle` (only if `id` matches,
+//!   as a stale handle cannot cancel a newer event); --shutdown--> the
+//!   thread exits.
+//! * After `fork` the thread does not exist in the child and the mutex may
+//!   have been held by it at the instant of the fork: a child must never
+//!   touch the parent's `Shared`; [`EmulatedTimerThread::abandon_after_fork`]
+//!   forgets it without locking or joining.
+
+use std::os::fd::RawFd;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::sigwake::wake_raw_preserving_errno;
+
+/// Identifies one programmed event (a Windows timer id or handle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventId(pub(crate) u64);
+
+/// The one event the emulated host timer may hold.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    /// The caller's handle for it.
+    id: EventId,
+    /// When the callback runs next (host monotonic).
+    due: Instant,
+    /// `Some` for a periodic event: the next due is `due + period`.
+    period: Option<Duration>,
+}
+
+/// Guarded by `Shared::state`.
+#[derive(Debug)]
+struct State {
+    /// The programmed event, if any.
+    event: Option<Event>,
+    /// Set once by shutdown; the thread exits when it sees it.
+    shutdown: bool,
+    /// The eventfd the callback writes to (owned by the backend).
+    wake_fd: RawFd,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled on every change to `state`.
+    changed: Condvar,
+}
+
+impl Shared {
+    /// Locks the state. A poisoned lock (a panic on the timer thread, which
+    /// has no panicking code path) still holds consistent state: take it.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The emulated host timer thread. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct EmulatedTimerThread {
+    shared: Arc<Shared>,
+    /// `Some` until shutdown joins it.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EmulatedTimerThread {
+    /// Spawns the thread, named `name`, with no event programmed.
+    pub(crate) fn spawn(name: &str, wake_fd: RawFd) -> std::io::Result<EmulatedTimerThread> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                event: None,
+                shutdown: false,
+                wake_fd,
+            }),
+            changed: Condvar::new(),
+        });
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run(&for_thread))?;
+        Ok(EmulatedTimerThread {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Programs the single event, replacing any other.
+    pub(crate) fn program(&self, id: EventId, due: Instant, period: Option<Duration>) {
+        let mut st = self.shared.lock();
+        st.event = Some(Event { id, due, period });
+        drop(st);
+        self.shared.changed.notify_one();
+    }
+
+    /// Cancels the event if it is still `id`; reports whether it was.
+    pub(crate) fn cancel(&self, id: EventId) -> bool {
+        let mut st = self.shared.lock();
+        let matches = st.event.is_some_and(|e| e.id == id);
+        if matches {
+            st.event = None;
+        }
+        drop(st);
+        self.shared.changed.notify_one();
+        matches
+    }
+
+    /// Stops the thread and waits for it: after this returns the thread
+    /// will never write to the wake fd again. Idempotent.
+    pub(crate) fn shutdown(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.shared.lock().shutdown = true;
+        self.shared.changed.notify_one();
+        // The thread has no panicking path; a join error carries nothing
+        // we could act on.
+        let _ = thread.join();
+    }
+
+    /// In a forked child: forgets the parent's thread and state without
+    /// touching them (the thread does not exist here and its lock may be
+    /// held forever). Leaks one small allocation per fork.
+    pub(crate) fn abandon_after_fork(self) {
+        // Neither join nor detach: both would be pthread calls on a thread
+        // that does not exist in this process. Forgetting makes no call.
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for EmulatedTimerThread {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The emulated OS timer thread's body.
+fn run(shared: &Shared) {
+    let mut st = shared.lock();
+    loop {
+        if st.shutdown {
+            return;
+        }
+        let Some(event) = st.event else {
+            st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        let now = Instant::now();
+        if now < event.due {
+            st = shared
+                .changed
+                .wait_timeout(st, event.due - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            continue;
+        }
+        // Due: run the "callback", then retire or reschedule the event.
+        wake_raw_preserving_errno(st.wake_fd);
+        st.event = event.period.map(|p| Event {
+            due: event.due + p,
+            ..event
+        });
+    }
+}

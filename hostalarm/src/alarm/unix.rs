@@ -1,0 +1,312 @@
+//! The `unix` alarm backend: `setitimer(ITIMER_REAL)` and `SIGALRM`.
+//!
+//! Models QEMU's `unix` entry in `alarm_timers[]` (`unix_start_timer` /
+//! `unix_rearm_timer` / `host_alarm_handler` in `qemu-timer.c`). Deliberate
+//! deviations: QEMU's handler did the loop's bookkeeping itself; ours only
+//! wakes the loop through an eventfd. QEMU never gave the process's previous
+//! `SIGALRM` disposition back; we restore it on stop. QEMU allowed only one
+//! alarm per process implicitly; we make that an explicit claim so a second
+//! instance fails to start and the registry falls back to the next backend.
+//!
+//! # Host mechanism
+//!
+//! * `ITIMER_REAL` is one per process and `SIGALRM` is process-directed:
+//!   the kernel delivers it to **any** thread of the program that does not
+//!   block it, not necessarily the loop thread. Our handler therefore does
+//!   nothing but an async-signal-safe `write(2)` to an eventfd (errno saved
+//!   and restored), installed with `SA_RESTART` so the interrupted thread's
+//!   restartable system calls (`read`, `write`, `wait`, ...) resume instead
+//!   of failing with `EINTR`. Calls that Linux never restarts (`poll`,
+//!   `epoll_wait`, `nanosleep`, ...) still see `EINTR`, as they would for
+//!   any signal; `std` retries its sleeps. The handler never kills, stalls
+//!   (it takes no lock) or storms a thread.
+//! * `setitimer` is relative: [`AlarmBackend::rearm`] converts the absolute
+//!   deadline at call time, rounding **up** to the microsecond so the alarm
+//!   never fires early. A deadline already past becomes the smallest
+//!   non-zero interval, 1 µs, because a zero interval disarms.
+//!
+//! # Resolution and limits
+//!
+//! 1 µs (`struct timeval`); `min_rearm_ns` is 1 µs. The kernel runs
+//! `ITIMER_REAL` on a monotonic hrtimer, so a wall-clock step does not move
+//! it. Only one instance per process (`CLAIMED`); start also refuses
+//! (`EBUSY`) when the program has `ITIMER_REAL` armed itself.
+//!
+//! # Process-wide state and its protocol
+//!
+//! The statics below are `std` atomics, not `itimer_kernel::sync` ones: they
+//! are shared with an async-signal handler, which can only use lock-free
+//! host atomics and is never part of a loom model.
+//!
+//! * `CLAIMED`: set by the one started instance (compare-exchange), cleared
+//!   by its stop. Guards every other static here and `SIGALRM`'s
+//!   disposition: only the claimant changes them.
+//! * `WAKE_FD`: the eventfd the handler writes to, or [`NO_FD`].
+//! * `IN_HANDLER`: handlers currently running. The handler increments it
+//!   *before* loading `WAKE_FD` and decrements it after its write. Stop
+//!   stores `NO_FD`, then waits for `IN_HANDLER == 0` before closing the
+//!   eventfd (all `SeqCst`), so no handler can write to a closed, and
+//!   possibly reused, fd number.
+//! * Stop order: disarm the itimer; set `SIGALRM` to `SIG_IGN` (which
+//!   discards an alarm already pending for a thread that blocks it: left
+//!   pending, it would reach the restored disposition, perhaps the default
+//!   "terminate"); restore the previous disposition; retire `WAKE_FD` as
+//!   above; close the eventfd; release the claim.
+//!
+//! # Fork
+//!
+//! In a child the itimer is not inherited (disarmed) and pending signals are
+//! cleared, but our handler stays installed, the claim stays set and the
+//! eventfd is shared with the parent (a wakeup written by the child would
+//! wake the parent's loop), and `IN_HANDLER` may count handlers that were
+//! running on threads that do not exist in the child (stop would then wait
+//! for ever). [`AlarmBackend::reinit_after_fork`] therefore resets
+//! `IN_HANDLER`, gives the handler a fresh eventfd, closes the child's copy
+//! of the parent's, and keeps the handler and the claim: the default stop +
+//! start would hang or, at best, re-install the handler needlessly.
+
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use super::sigwake::{WakeFd, wake_raw_preserving_errno};
+use super::{AlarmBackend, MonoNs, StartError, Wakeup};
+
+/// The name in precedence lists.
+pub const NAME: &str = "unix";
+
+/// `struct timeval` granularity, in ns.
+pub const RESOLUTION_NS: u64 = 1_000;
+
+/// The smallest non-zero `setitimer` interval, in ns (zero would disarm).
+pub const MIN_INTERVAL_NS: u64 = 1_000;
+
+/// "No eventfd": the handler writes nowhere.
+const NO_FD: RawFd = -1;
+
+/// Set while a started `unix` backend exists in this process.
+static CLAIMED: AtomicBool = AtomicBool::new(false);
+/// The eventfd the `SIGALRM` handler writes to, or `NO_FD`.
+static WAKE_FD: AtomicI32 = AtomicI32::new(NO_FD);
+/// `SIGALRM` handlers running right now, on any thread.
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether some `unix` backend is started in this process (for probes).
+pub fn is_claimed() -> bool {
+    CLAIMED.load(Ordering::SeqCst)
+}
+
+/// The `SIGALRM` handler: wakes the loop, nothing else.
+extern "C" fn on_sigalrm(_signo: libc::c_int) {
+    IN_HANDLER.fetch_add(1, Ordering::SeqCst);
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd != NO_FD {
+        wake_raw_preserving_errno(fd);
+    }
+    IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// `setitimer(ITIMER_REAL)` with a one-shot `value_ns` (0 disarms).
+fn set_itimer_real(value_ns: u64) -> Result<(), Errno> {
+    let micros = value_ns.div_ceil(1_000);
+    let tv_sec = libc::time_t::try_from(micros / 1_000_000).unwrap_or(libc::time_t::MAX);
+    let tv_usec = libc::suseconds_t::try_from(micros % 1_000_000).unwrap_or(0);
+    let spec = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval { tv_sec, tv_usec },
+    };
+    // SAFETY: `spec` is a valid itimerval; the old value is not requested.
+    Errno::result(unsafe { libc::setitimer(libc::ITIMER_REAL, &spec, std::ptr::null_mut()) })
+        .map(drop)
+}
+
+/// Whether `ITIMER_REAL` is armed right now (by anyone).
+fn itimer_real_armed() -> Result<bool, Errno> {
+    let mut cur = std::mem::MaybeUninit::<libc::itimerval>::uninit();
+    // SAFETY: getitimer writes the whole struct on success.
+    Errno::result(unsafe { libc::getitimer(libc::ITIMER_REAL, cur.as_mut_ptr()) })?;
+    // SAFETY: initialised by the successful getitimer.
+    let cur = unsafe { cur.assume_init() };
+    Ok(cur.it_value.tv_sec != 0 || cur.it_value.tv_usec != 0)
+}
+
+/// The host side of a started backend.
+#[derive(Debug)]
+struct Host {
+    /// The eventfd the handler writes to; the backend's `wait_fd`.
+    wake: WakeFd,
+    /// `SIGALRM`'s disposition before start, restored on stop.
+    previous: SigAction,
+}
+
+/// The `unix` backend. See the module documentation.
+#[derive(Debug, Default)]
+pub struct UnixBackend {
+    /// `Some` between start and stop; only then is `CLAIMED` ours.
+    host: Option<Host>,
+    /// `setitimer` calls since start (re-arms and disarms).
+    rearm_calls: u64,
+}
+
+fn start_error(errno: Option<Errno>, reason: &str) -> StartError {
+    StartError {
+        backend: NAME,
+        errno,
+        reason: reason.to_owned(),
+    }
+}
+
+impl UnixBackend {
+    /// A stopped backend.
+    pub fn new() -> UnixBackend {
+        UnixBackend::default()
+    }
+
+    /// Start's steps once the claim is held; on failure, undoes them and
+    /// leaves the claim to the caller.
+    fn acquire(&mut self) -> Result<(), StartError> {
+        match itimer_real_armed() {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(start_error(
+                    Some(Errno::EBUSY),
+                    "ITIMER_REAL is already armed by the program",
+                ));
+            }
+            Err(e) => return Err(start_error(Some(e), "getitimer(ITIMER_REAL) failed")),
+        }
+        let wake = WakeFd::new().map_err(|e| start_error(Some(e), "eventfd failed"))?;
+        WAKE_FD.store(wake.raw(), Ordering::SeqCst);
+        let action = SigAction::new(
+            SigHandler::Handler(on_sigalrm),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only touches atomics and calls write(2): it is
+        // async-signal-safe.
+        let previous = match unsafe { sigaction(Signal::SIGALRM, &action) } {
+            Ok(previous) => previous,
+            Err(e) => {
+                WAKE_FD.store(NO_FD, Ordering::SeqCst);
+                return Err(start_error(Some(e), "sigaction(SIGALRM) failed"));
+            }
+        };
+        self.host = Some(Host { wake, previous });
+        self.rearm_calls = 0;
+        Ok(())
+    }
+}
+
+impl AlarmBackend for UnixBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn start(&mut self) -> Result<(), StartError> {
+        if self.host.is_some() {
+            return Ok(());
+        }
+        if CLAIMED
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(start_error(
+                Some(Errno::EBUSY),
+                "another `unix` backend is live in this process (setitimer(ITIMER_REAL) and SIGALRM are process-wide)",
+            ));
+        }
+        self.acquire().inspect_err(|_| {
+            CLAIMED.store(false, Ordering::SeqCst);
+        })
+    }
+
+    fn stop(&mut self) {
+        let Some(host) = self.host.take() else {
+            return;
+        };
+        let _ = set_itimer_real(0);
+        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        // SAFETY: installing SIG_IGN, then the disposition the program had:
+        // neither runs code of ours.
+        unsafe {
+            let _ = sigaction(Signal::SIGALRM, &ignore);
+            let _ = sigaction(Signal::SIGALRM, &host.previous);
+        }
+        WAKE_FD.store(NO_FD, Ordering::SeqCst);
+        while IN_HANDLER.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        drop(host.wake);
+        CLAIMED.store(false, Ordering::SeqCst);
+    }
+
+    fn rearm(&mut self, deadline: Option<MonoNs>) -> Result<(), Errno> {
+        if self.host.is_none() {
+            return Err(Errno::EBADF);
+        }
+        self.rearm_calls += 1;
+        match deadline {
+            Some(d) => {
+                let left = d.saturating_since(MonoNs::host_now());
+                set_itimer_real(left.max(MIN_INTERVAL_NS))
+            }
+            None => set_itimer_real(0),
+        }
+    }
+
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.host.as_ref().map(|h| h.wake.as_fd())
+    }
+
+    fn consume(&mut self) -> Result<Wakeup, Errno> {
+        let host = self.host.as_ref().ok_or(Errno::EBADF)?;
+        Ok(Wakeup {
+            expirations: host.wake.drain()?,
+            wall_clock_stepped: false,
+        })
+    }
+
+    fn resolution_ns(&self) -> u64 {
+        RESOLUTION_NS
+    }
+
+    fn min_rearm_ns(&self) -> u64 {
+        MIN_INTERVAL_NS
+    }
+
+    fn rearm_calls(&self) -> u64 {
+        self.rearm_calls
+    }
+
+    fn reinit_after_fork(&mut self) -> Result<(), StartError> {
+        let Some(host) = self.host.as_mut() else {
+            return self.start();
+        };
+        // Handlers counted here ran on threads the child does not have.
+        IN_HANDLER.store(0, Ordering::SeqCst);
+        let fresh = match WakeFd::new() {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // Do not keep waking the parent: give everything back.
+                self.stop();
+                return Err(start_error(Some(e), "eventfd failed"));
+            }
+        };
+        WAKE_FD.store(fresh.raw(), Ordering::SeqCst);
+        // Closes the child's copy of the parent's eventfd only.
+        drop(std::mem::replace(&mut host.wake, fresh));
+        self.rearm_calls = 0;
+        Ok(())
+    }
+}
+
+impl Drop for UnixBackend {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
