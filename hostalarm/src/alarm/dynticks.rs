@@ -32,6 +32,8 @@
 //! * A POSIX timer queues at most one signal at a time; expirations that
 //!   happen while it is pending are counted as overruns, which the signalfd
 //!   reports (`ssi_overrun`), so `Wakeup::expirations` is `1 + overrun`.
+//!   (A one-shot re-armed while its signal is pending: older kernels count
+//!   an overrun; Linux 6.13 and later discard the stale signal instead.)
 //!
 //! # Resolution and limits
 //!

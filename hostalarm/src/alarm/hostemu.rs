@@ -193,3 +193,53 @@ fn run(shared: &Shared) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarm::sigwake::WakeFd;
+
+    /// Sleeps until `until`, then drains the wake fd.
+    fn drain_at(wake: &WakeFd, until: Instant) -> u64 {
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        wake.drain().expect("drain")
+    }
+
+    #[test]
+    fn periodic_event_repeats_and_stale_ids_cannot_cancel() {
+        let wake = WakeFd::new().unwrap();
+        let mut t = EmulatedTimerThread::spawn("hostemu-test", wake.raw()).unwrap();
+        let t0 = Instant::now();
+        // Due at 5 ms, then every 20 ms: by 100 ms it has run at 5, 25, 45,
+        // 65 and 85 ms.
+        t.program(
+            EventId(7),
+            t0 + Duration::from_millis(5),
+            Some(Duration::from_millis(20)),
+        );
+        assert!(!t.cancel(EventId(6)), "a stale id does not cancel");
+        let runs = drain_at(&wake, t0 + Duration::from_millis(100));
+        // At most 7: the drain may come late on a loaded machine (one more
+        // run per 20 ms of lateness), but a runaway period would show here.
+        assert!(
+            (3..=7).contains(&runs),
+            "{runs} runs in ~100 ms of a 20 ms period"
+        );
+        assert!(t.cancel(EventId(7)));
+        let _ = wake.drain().unwrap();
+        let after_cancel = drain_at(&wake, Instant::now() + Duration::from_millis(50));
+        assert_eq!(after_cancel, 0, "cancelled: no more runs");
+        t.shutdown();
+        t.shutdown(); // idempotent
+    }
+
+    #[test]
+    fn one_shot_runs_once() {
+        let wake = WakeFd::new().unwrap();
+        let t = EmulatedTimerThread::spawn("hostemu-test", wake.raw()).unwrap();
+        let t0 = Instant::now();
+        t.program(EventId(1), t0 + Duration::from_millis(2), None);
+        assert_eq!(drain_at(&wake, t0 + Duration::from_millis(60)), 1);
+        assert!(!t.cancel(EventId(1)), "a fired one-shot is gone");
+    }
+}

@@ -1,0 +1,206 @@
+//! The `unix` backend (setitimer + SIGALRM) on the real host. All tests in
+//! this binary hold `serial()`, so only one of them at a time touches
+//! `SIGALRM` and `ITIMER_REAL`.
+
+#[macro_use]
+mod backend_common;
+
+use std::time::{Duration, Instant};
+
+use backend_common::{MS, after, assert_fires_at, serial};
+use itimer_hostalarm::alarm::unix::{UnixBackend, is_claimed};
+use itimer_hostalarm::alarm::{AlarmBackend, MonoNs};
+use nix::errno::Errno;
+
+fn make() -> Box<dyn AlarmBackend> {
+    Box::new(UnixBackend::new())
+}
+
+conformance_suite!(make);
+
+/// The current `SIGALRM` handler address (SIG_DFL, SIG_IGN or a function).
+fn sigalrm_handler() -> libc::sighandler_t {
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null new action only queries; `old` is written on success.
+    let rc = unsafe { libc::sigaction(libc::SIGALRM, std::ptr::null(), old.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    // SAFETY: initialised by the successful sigaction.
+    unsafe { old.assume_init() }.sa_sigaction
+}
+
+#[test]
+fn one_per_process_and_claim_released_at_stop() {
+    let _g = serial();
+    assert!(!is_claimed());
+    let mut a = UnixBackend::new();
+    a.start().unwrap();
+    assert!(is_claimed());
+    assert_eq!(a.resolution_ns(), 1_000);
+    assert_eq!(a.min_rearm_ns(), 1_000);
+    let mut b = UnixBackend::new();
+    let e = b.start().unwrap_err();
+    assert_eq!(e.backend, "unix");
+    assert_eq!(e.errno, Some(Errno::EBUSY));
+    assert!(e.to_string().contains("process-wide"), "{e}");
+    // The failed start did not disturb the live one.
+    let d = after(2 * MS);
+    a.rearm(Some(d)).unwrap();
+    assert_fires_at(&mut a, d, "live instance after a refused second start");
+    a.stop();
+    assert!(!is_claimed());
+    b.start().expect("free after stop");
+}
+
+#[test]
+fn restores_the_previous_disposition_and_disarms() {
+    let _g = serial();
+    let before = sigalrm_handler();
+    let mut b = UnixBackend::new();
+    b.start().unwrap();
+    assert_ne!(sigalrm_handler(), before, "our handler while started");
+    b.rearm(Some(after(1_000 * MS))).unwrap();
+    b.stop();
+    assert_eq!(sigalrm_handler(), before, "previous disposition restored");
+    let mut cur = std::mem::MaybeUninit::<libc::itimerval>::uninit();
+    // SAFETY: getitimer writes the whole struct on success.
+    let rc = unsafe { libc::getitimer(libc::ITIMER_REAL, cur.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    // SAFETY: initialised by the successful getitimer.
+    let cur = unsafe { cur.assume_init() };
+    assert_eq!(
+        (cur.it_value.tv_sec, cur.it_value.tv_usec),
+        (0, 0),
+        "disarmed at stop"
+    );
+}
+
+#[test]
+fn refuses_when_the_program_armed_itimer_real() {
+    let _g = serial();
+    let ten_s = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: 10,
+            tv_usec: 0,
+        },
+    };
+    let off = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+    };
+    // SAFETY: valid itimervals; disarmed again right after the start try
+    // (its 10 s never elapse within the test).
+    let rc = unsafe { libc::setitimer(libc::ITIMER_REAL, &ten_s, std::ptr::null_mut()) };
+    assert_eq!(rc, 0);
+    let mut b = UnixBackend::new();
+    let r = b.start();
+    // SAFETY: as above.
+    let rc = unsafe { libc::setitimer(libc::ITIMER_REAL, &off, std::ptr::null_mut()) };
+    assert_eq!(rc, 0);
+    assert_eq!(r.unwrap_err().errno, Some(Errno::EBUSY));
+    assert!(!is_claimed(), "a refused start releases the claim");
+}
+
+/// SIGALRM is process-directed. Run in a forked child, whose only other
+/// threads are the two below, and with SIGALRM blocked in the loop thread:
+/// every alarm must then be taken by one of them, one blocked in `read` on
+/// a pipe, one in `std::thread::sleep`. The handler must only wake the
+/// loop: the reader's `read` must resume (SA_RESTART) and return its data,
+/// never EINTR; the sleeper must sleep its full time; every alarm must
+/// still reach the loop.
+#[test]
+fn sigalrm_does_not_disturb_other_threads() {
+    let _g = serial();
+    let outcome = backend_common::in_child(|| {
+        let mut fds = [0; 2];
+        // SAFETY: valid out-array for two fds.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+            return Err("pipe".into());
+        }
+        let (rd, wr) = (fds[0], fds[1]);
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: initialising a set holding SIGALRM only. It is blocked in
+        // this (loop) thread after the helpers are spawned, so they keep an
+        // unblocked mask and must take every alarm.
+        unsafe {
+            libc::sigemptyset(set.as_mut_ptr());
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGALRM);
+        }
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4];
+            // SAFETY: reading into a valid 4-byte buffer from our pipe.
+            let n = unsafe { libc::read(rd, buf.as_mut_ptr().cast(), buf.len()) };
+            let err = std::io::Error::last_os_error();
+            (n, err.raw_os_error(), buf)
+        });
+        let sleeper = std::thread::spawn(|| {
+            let t0 = Instant::now();
+            std::thread::sleep(Duration::from_millis(150));
+            t0.elapsed()
+        });
+        // SAFETY: blocking SIGALRM in this thread only.
+        if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut()) }
+            != 0
+        {
+            return Err("pthread_sigmask".into());
+        }
+        let mut b = UnixBackend::new();
+        b.start().map_err(|e| e.to_string())?;
+        let mut fired = 0u64;
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(120) {
+            let d = after(MS);
+            b.rearm(Some(d)).map_err(|e| e.to_string())?;
+            let (seen, w) = backend_common::wait_fire(&mut b).ok_or("an alarm was lost")?;
+            if seen < d {
+                return Err("alarm before its deadline".into());
+            }
+            fired += w.expirations;
+        }
+        // SAFETY: writing 4 valid bytes to our pipe.
+        if unsafe { libc::write(wr, b"done".as_ptr().cast(), 4) } != 4 {
+            return Err("write".into());
+        }
+        let (n, errno, buf) = reader.join().map_err(|_| "reader panicked")?;
+        let slept = sleeper.join().map_err(|_| "sleeper panicked")?;
+        b.stop();
+        if (n, &buf) != (4, b"done") {
+            return Err(format!(
+                "read returned {n} (errno {errno:?}) instead of resuming"
+            ));
+        }
+        if slept < Duration::from_millis(150) {
+            return Err(format!("sleep cut short: {slept:?}"));
+        }
+        if fired < 20 {
+            return Err(format!("only {fired} alarms in 120 ms of 1 ms re-arms"));
+        }
+        Ok(())
+    });
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn past_deadline_uses_the_smallest_interval() {
+    let _g = serial();
+    let mut b = UnixBackend::new();
+    b.start().unwrap();
+    // A zero interval would disarm: the backend must still fire.
+    for _ in 0..10 {
+        b.rearm(Some(MonoNs(0))).unwrap();
+        assert_fires_at(
+            &mut b,
+            backend_common::now(),
+            "deadline at the clock's epoch",
+        );
+    }
+}
