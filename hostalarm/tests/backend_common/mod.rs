@@ -278,7 +278,9 @@ fn raw_stderr(msg: &str) {
 
 /// In a forked child, `reinit_after_fork` gives a working alarm that fires
 /// at its deadline, while the parent's own armed deadline is untouched by
-/// anything the child does (no early wakeup, no lost wakeup).
+/// anything the child does (no early wakeup, no lost wakeup). The child
+/// exits with an unconsumed wakeup pending and without stopping, as a
+/// child that `exec`s or `_exit`s would.
 pub fn reinit_after_fork_in_child(b: &mut dyn AlarmBackend) {
     let parent_deadline = after(300 * MS);
     b.rearm(Some(parent_deadline)).expect("parent rearm");
@@ -296,7 +298,13 @@ pub fn reinit_after_fork_in_child(b: &mut dyn AlarmBackend) {
         if w.expirations == 0 {
             return Err("child wakeup without expiration".into());
         }
-        b.stop();
+        // Fire once more and leave it unconsumed: if the child's fd were
+        // still the parent's (shared across fork), the parent would see it.
+        let d = after(2 * MS);
+        b.rearm(Some(d)).map_err(|e| e.to_string())?;
+        if !fires_before(b, after(GIVE_UP_NS)) {
+            return Err("no second wakeup in the child".into());
+        }
         Ok(())
     });
     assert_eq!(outcome, Ok(()), "{}: forked child", b.name());
