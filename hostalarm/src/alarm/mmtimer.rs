@@ -3,11 +3,11 @@
 //!
 //! Models QEMU's `mmtimer` entry in `alarm_timers[]` (`mm_start_timer` /
 //! `mm_rearm_timer` / `mm_stop_timer` in `qemu-timer.c`, later
-//! `main-loop.c`). The private functions [`time_get_dev_caps`],
+//! `main-loop.c`). The private functions `time_get_dev_caps`,
 //! `time_set_event` and `time_kill_event` carry the meaning of the Windows
 //! calls of those names, so this file reads like the Windows backend would;
 //! underneath they program the emulated OS timer thread of
-//! [`super::hostemu`], whose "callback" writes to an eventfd that is the
+//! `hostemu`, whose "callback" writes to an eventfd that is the
 //! backend's [`AlarmBackend::wait_fd`].
 //!
 //! # Windows semantics kept
@@ -30,7 +30,7 @@
 //! at 1,000 s: a spurious wakeup, which the contract allows (the loop
 //! re-arms). Resolution and `min_rearm_ns` are 1 ms. QEMU also called
 //! `timeBeginPeriod(wPeriodMin)` to make Windows tick at 1 ms; the emulation
-//! sleeps on the host's monotonic clock (see [`super::hostemu`] for why it
+//! sleeps on the host's monotonic clock (see `hostemu` for why it
 //! uses `std` synchronisation and a timed wait) and needs no such call.
 //!
 //! # State machine

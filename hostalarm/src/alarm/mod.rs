@@ -21,6 +21,30 @@
 //! * `min_rearm_ns` is this backend's own floor; there is no global floor.
 //!   The loop never arms closer than `min_rearm_ns` from now.
 //! * After `stop` the backend holds no host resource and the fd is closed.
+//! * A freshly started backend is disarmed and its `rearm_calls` is 0.
+//! * `start`, `rearm`, `consume` and `stop` are called on the loop thread,
+//!   which is also the thread that polls `wait_fd` (`dynticks` depends on
+//!   it: its signal is directed at, and its signalfd reads, that thread).
+//!
+//! # Backends (default precedence order, see [`registry`])
+//!
+//! | name | host mechanism | resolution | `min_rearm_ns` | process-wide state |
+//! |---|---|---|---|---|
+//! | [`timerfd`] | timerfd `CLOCK_MONOTONIC` + `CLOCK_REALTIME` canceller, one epoll fd | `clock_getres` (1 ns) | 0 | none |
+//! | [`dynticks`] | `timer_create`, `SIGEV_THREAD_ID`, `SIGRTMIN+4`, signalfd | `clock_getres` (1 ns) | 0 | one per thread |
+//! | [`unix`] | `setitimer(ITIMER_REAL)`, `SIGALRM` handler → eventfd | 1 µs | 1 µs | one per process |
+//! | [`mmtimer`] | Windows `timeSetEvent` semantics, emulated thread → eventfd | 1 ms | 1 ms | none |
+//! | [`timerqueue`] | Windows `CreateTimerQueueTimer` semantics, emulated thread → eventfd | 1 ms | 1 ms | none |
+//!
+//! # Synchronisation
+//!
+//! A backend is owned by the loop (`&mut self`) and has no lock of its own.
+//! Two deliberate exceptions to "everything from `itimer_kernel::sync`",
+//! each explained in its module: the `unix` backend's statics are `std`
+//! atomics (shared with an async-signal handler), and the emulated Windows
+//! timer thread (`hostemu`) uses `std` threads, mutex and timed condvar
+//! because it stands in for the host OS. Neither is ever part of a loom
+//! model.
 
 use std::fmt;
 use std::os::fd::BorrowedFd;

@@ -8,7 +8,7 @@
 //! `delete_timer_queue_timer` carry the meaning of the Windows calls
 //! `CreateTimerQueueTimer`, `ChangeTimerQueueTimer` and
 //! `DeleteTimerQueueTimer` on the default queue; underneath they program the
-//! emulated OS timer thread of [`super::hostemu`], whose "callback" writes
+//! emulated OS timer thread of `hostemu`, whose "callback" writes
 //! to an eventfd that is the backend's [`AlarmBackend::wait_fd`].
 //!
 //! # Windows semantics kept

@@ -41,7 +41,7 @@
 //! * `CLAIMED`: set by the one started instance (compare-exchange), cleared
 //!   by its stop. Guards every other static here and `SIGALRM`'s
 //!   disposition: only the claimant changes them.
-//! * `WAKE_FD`: the eventfd the handler writes to, or [`NO_FD`].
+//! * `WAKE_FD`: the eventfd the handler writes to, or `NO_FD`.
 //! * `IN_HANDLER`: handlers currently running. The handler increments it
 //!   *before* loading `WAKE_FD` and decrements it after its write. Stop
 //!   stores `NO_FD`, then waits for `IN_HANDLER == 0` before closing the
