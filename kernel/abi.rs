@@ -80,6 +80,13 @@ pub const PORT_SOURCE_USER: i32 = 3;
 /// Port event source: `port_alert` (illumos `PORT_SOURCE_ALERT`).
 pub const PORT_SOURCE_ALERT: i32 = 5;
 
+/// `port_alert` flag: set alert mode, overwriting any alert in place
+/// (illumos `PORT_ALERT_SET`).
+pub const PORT_ALERT_SET: i32 = 0x01;
+/// `port_alert` flag: set alert mode, `EBUSY` if already set (illumos
+/// `PORT_ALERT_UPDATE`).
+pub const PORT_ALERT_UPDATE: i32 = 0x02;
+
 /// Nanoseconds in a second.
 pub const NANOSEC: i64 = 1_000_000_000;
 

@@ -16,22 +16,27 @@
 //! * [`ItState`], under `it_mutex`: `pending` (expirations since the
 //!   notification now outstanding was queued, that one included; 0 when no
 //!   notification is outstanding), `overrun` (latched at consumption), the
-//!   `IT_*` flags and the LWP binding.
+//!   `IT_*` flags, the LWP binding, and for a port timer its [`PortLink`]
+//!   (illumos `it_portev`), cleared when the port closes.
 //!
 //! # Accounting (the invariant every test and loom model checks)
 //!
 //! For each timer, expirations = notifications consumed + overruns latched
 //! plus `pending` of the outstanding notification. `timer_fire(k)` with a
 //! notification outstanding adds `k` to `pending` (64-bit, saturating); with
-//! none it sets `pending = k` and queues the preallocated entry (no
-//! allocation on this path). Consumption latches `overrun = pending - 1`
-//! (clamped to `DELAYTIMER_MAX`) and clears `pending`.
+//! none it sets `pending = k` and queues the preallocated entry, or posts
+//! the timer's cached port event (no allocation on either path).
+//! Consumption latches `overrun = pending - 1` (clamped to
+//! `DELAYTIMER_MAX`) and clears `pending`; a port retrieval
+//! ([`timer_port_callback`]) also reports `pending` as `portev_events`.
 //!
 //! # Lock order
 //!
 //! backend per-timer lock → `p_lock` → `it_mutex` → port queue lock.
 //! `timer_fire` of a signal timer takes `p_lock` then `it_mutex`; every
-//! other notification only `it_mutex`.
+//! other notification only `it_mutex` (then, for a port timer, the port
+//! queue lock to post the cached event). A port retrieval runs
+//! [`timer_port_callback`] after dropping the queue lock.
 //!
 //! # Deviations from illumos
 //!
@@ -51,6 +56,7 @@ use crate::abi::{
 };
 use crate::backend::{BackendTimer, Fire, SettimeFlags, TimerCreate};
 use crate::lock::{GrabMode, timer_delete_locked, timer_grab, timer_release};
+use crate::port::{Caller, Port, PortLink};
 use crate::process::{LwpId, ProcShared};
 use crate::sigqueue::SigKey;
 use crate::sync::{Arc, Condvar, Mutex};
@@ -81,6 +87,10 @@ pub(crate) struct ItState {
     pub overrun: i32,
     /// The LWP the timer is bound to; `None` once that LWP exited.
     pub lwp: Option<LwpId>,
+    /// A `SIGEV_PORT` / `SIGEV_THREAD` timer's association with its port
+    /// (illumos `it_portev`); `None` for other timers, and once the port
+    /// closed or the timer is being deleted.
+    pub port: Option<PortLink>,
 }
 
 /// The part of a timer that expiry needs (see the module docs).
@@ -128,17 +138,22 @@ impl Itimer {
 }
 
 /// Validates a caller's sigevent, in illumos' order: the notify kind
-/// (exactly one of the four, nothing else), then the signal number.
+/// (exactly one of the four, nothing else), then the signal number. The
+/// port of a `SIGEV_PORT` / `SIGEV_THREAD` sigevent is looked up later,
+/// after the timer id is reserved, as illumos does.
 fn validate_sigevent(ev: &Sigevent) -> Result<(), Errno> {
     match ev.sigev_notify {
-        SIGEV_NONE => Ok(()),
+        SIGEV_NONE | SIGEV_PORT | SIGEV_THREAD => Ok(()),
         SIGEV_SIGNAL if (1..NSIG).contains(&ev.sigev_signo) => Ok(()),
-        SIGEV_SIGNAL => Err(Errno::EINVAL),
-        // Ports (and SIGEV_THREAD, which illumos libc builds on a port)
-        // arrive with the event-port module: until then no port id is valid.
-        SIGEV_PORT | SIGEV_THREAD => Err(Errno::EBADF),
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// Whether a sigevent asks for port notification. The kernel treats
+/// `SIGEV_THREAD` exactly as `SIGEV_PORT` (illumos: libc builds threads on
+/// a port and passes it in the sigevent).
+fn wants_port(ev: &Sigevent) -> bool {
+    matches!(ev.sigev_notify, SIGEV_PORT | SIGEV_THREAD)
 }
 
 /// Reserves the lowest free timer id, growing the table outside `p_lock`
@@ -155,12 +170,16 @@ fn reserve_id(p: &ProcShared) -> Result<usize, Errno> {
     }
 }
 
-/// `timer_create`: `EINVAL` for an unknown clock or a bad sigevent, `EAGAIN`
-/// when the table is full, else the backend's answer. Returns the new id.
+/// `timer_create`, checking in illumos' order: `EINVAL` for an unknown
+/// clock or a bad sigevent, `EAGAIN` when the table is full, `EBADF` for a
+/// `SIGEV_PORT` / `SIGEV_THREAD` port that `caller` cannot name, `EAGAIN`
+/// when that port has no free event slot, else the backend's answer.
+/// Returns the new id.
 pub(crate) fn timer_create(
     p: &Arc<ProcShared>,
     clock: i32,
     evp: Option<&Sigevent>,
+    caller: Caller,
 ) -> Result<i32, Errno> {
     let backend = p
         .kernel
@@ -180,6 +199,17 @@ pub(crate) fn timer_create(
         ev.sigev_value = id as u64;
     }
     let signals = ev.sigev_notify == SIGEV_SIGNAL;
+    let port = if wants_port(&ev) {
+        match p.kernel.ports.lookup(ev.sigev_port.portnfy_port, caller) {
+            Ok(port) => Some(port),
+            Err(e) => {
+                p.p_lock.lock().timers.free_slot(id);
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
 
     let sigq_key = if signals {
         let mut st = p.p_lock.lock();
@@ -197,6 +227,8 @@ pub(crate) fn timer_create(
     };
     let flags = if signals {
         ItFlags::SIGNAL
+    } else if port.is_some() {
+        ItFlags::PORT
     } else {
         ItFlags::empty()
     };
@@ -211,6 +243,16 @@ pub(crate) fn timer_create(
             ..ItState::default()
         }),
     });
+    if let Some(port) = port {
+        // Reserve the cached event's slot now, so timer_fire never fails.
+        match port.attach_timer(core.clone(), ev.sigev_port.portnfy_user) {
+            Ok(source) => core.it_mutex.lock().port = Some(PortLink { port, source }),
+            Err(e) => {
+                p.p_lock.lock().timers.free_slot(id);
+                return Err(e);
+            }
+        }
+    }
 
     let fire_core = core.clone();
     let created = backend.timer_create(TimerCreate {
@@ -222,6 +264,7 @@ pub(crate) fn timer_create(
     let btimer = match created {
         Ok(b) => b,
         Err(e) => {
+            detach_port(&core);
             let mut st = p.p_lock.lock();
             if let Some(key) = sigq_key {
                 st.sig.release_timer_entry(key);
@@ -246,6 +289,7 @@ pub(crate) fn timer_create(
         st.timers.free_slot(id);
         drop(st);
         it.btimer.delete();
+        detach_port(&core);
         return Err(Errno::ESRCH);
     }
     if let Some(key) = sigq_key {
@@ -351,10 +395,29 @@ pub(crate) fn timer_exit(p: &ProcShared) {
 
 /// The last step of a delete, after the backend has let go: the
 /// notification is detached (a queued signal entry is orphaned: still
-/// delivered, with no overrun update; an idle one is freed).
+/// delivered, with no overrun update; an idle one is freed; a port event
+/// is removed from its port, which releases its slot).
 pub(crate) fn timer_detach_notification(p: &ProcShared, it: &Itimer) {
     if let Some(key) = it.core.sigq_key {
         p.p_lock.lock().sig.release_timer_entry(key);
+    }
+    detach_port(&it.core);
+}
+
+/// Dissociates a port timer from its port (delete, or an undone create).
+/// The link is cleared under `it_mutex` first, so a retrieval already
+/// holding the event drops it; then, with `it_mutex` released (the queue
+/// lock comes after it, and is all that is needed), the event leaves the
+/// queue and its slot is freed.
+fn detach_port(core: &ItCore) {
+    let link = {
+        let mut s = core.it_mutex.lock();
+        s.flags.remove(ItFlags::PORT);
+        s.pending = 0;
+        s.port.take()
+    };
+    if let Some(link) = link {
+        link.port.detach_timer(link.source);
     }
 }
 
@@ -382,8 +445,15 @@ pub(crate) fn timer_fire(core: &ItCore, k: u64) {
         let mut s = core.it_mutex.lock();
         if s.pending > 0 {
             s.pending = s.pending.saturating_add(k);
+            return;
         }
-        // SIGEV_NONE: nothing to notify, nothing to count.
+        if let Some(link) = &s.port
+            && link.port.post_timer(link.source)
+        {
+            s.pending = k;
+        }
+        // SIGEV_NONE, or a port timer whose port closed: nothing to
+        // notify, nothing to count.
     }
 }
 
@@ -395,4 +465,35 @@ pub(crate) fn timer_signal(core: &ItCore) -> i32 {
     s.overrun = overrun;
     s.pending = 0;
     overrun
+}
+
+/// `timer_port_callback`: run by a port retrieval, without the port queue
+/// lock, for the cached event of association `source` of `port` that it
+/// took out of the queue. Returns `portev_events` (the expirations behind
+/// the event, at most `i32::MAX`), latches the overrun and clears
+/// `pending`; `None` if the timer was detached or deleted since the event
+/// was taken (the retrieval drops it).
+pub(crate) fn timer_port_callback(core: &ItCore, port: &Arc<Port>, source: u64) -> Option<i32> {
+    let mut s = core.it_mutex.lock();
+    if !s.port.as_ref().is_some_and(|l| l.is(port, source)) {
+        return None;
+    }
+    debug_assert!(s.pending > 0, "a taken event has pending expirations");
+    let events = s.pending.min(i32::MAX as u64) as i32;
+    s.overrun = s.pending.saturating_sub(1).min(DELAYTIMER_MAX as u64) as i32;
+    s.pending = 0;
+    Some(events)
+}
+
+/// `timer_close_port`: `port` closed while timer `core` was associated as
+/// `source`. The timer loses its notification (`IT_PORT` cleared, nothing
+/// outstanding) and keeps running; it can still be read and deleted.
+/// Called without the port queue lock.
+pub(crate) fn timer_close_port(core: &ItCore, port: &Arc<Port>, source: u64) {
+    let mut s = core.it_mutex.lock();
+    if s.port.as_ref().is_some_and(|l| l.is(port, source)) {
+        s.port = None;
+        s.flags.remove(ItFlags::PORT);
+        s.pending = 0;
+    }
 }

@@ -4,24 +4,39 @@
 //! wired by whoever boots the stack: the facade crate, or a test with the
 //! manual clock) and a [`KernelConfig`]. The registry and configuration are
 //! immutable afterwards. The process table is guarded by its own mutex,
-//! which is never held while any process's `p_lock` is taken.
+//! which is never held while any process's `p_lock` is taken. The kernel
+//! also holds the event-port table ([`crate::port`]), kernel-wide so that
+//! any process can name any port; its lock is a leaf too.
 
 use std::collections::BTreeSet;
 
 use crate::backend::ClockRegistry;
+use crate::port::{PORT_MAX_DEFAULT, PORT_MAX_EVENTS_DEFAULT, PortTable};
 use crate::process::{Credentials, Pid, Process};
 use crate::sync::{Arc, Mutex};
+use crate::typed::PortId;
 
 /// The smallest `timer_max` the default gives (illumos `_TIMER_MAX`).
 pub const TIMER_MAX_FLOOR: usize = 32;
 /// Default `timer_max` per CPU.
 pub const TIMER_MAX_PER_CPU: usize = 4;
 
-/// Boot-time settings.
+/// Boot-time settings. Build with struct-update syntax from
+/// [`KernelConfig::default`] (`KernelConfig { timer_max: 64,
+/// ..KernelConfig::default() }`), so new settings do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelConfig {
     /// The most timers one process may have (default max(32, 4 × CPUs)).
     pub timer_max: usize,
+    /// The most event ports one process may have open (default 8192, as
+    /// illumos' `process.max-port-ids`); past it `port_create` fails with
+    /// `EMFILE`.
+    pub port_max: usize,
+    /// The most event slots one port may hold: queued `port_send` events
+    /// plus one per associated timer (default 65536, as illumos'
+    /// `process.max-port-events`); past it `port_send` and `timer_create`
+    /// fail with `EAGAIN`.
+    pub port_max_events: usize,
 }
 
 impl Default for KernelConfig {
@@ -29,6 +44,8 @@ impl Default for KernelConfig {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         KernelConfig {
             timer_max: TIMER_MAX_FLOOR.max(TIMER_MAX_PER_CPU * cpus),
+            port_max: PORT_MAX_DEFAULT,
+            port_max_events: PORT_MAX_EVENTS_DEFAULT,
         }
     }
 }
@@ -48,6 +65,8 @@ pub(crate) struct KernelShared {
     pub config: KernelConfig,
     /// Live processes; its own lock, never held with a `p_lock`.
     procs: Mutex<ProcTable>,
+    /// Open event ports; its own lock, a leaf.
+    pub ports: PortTable,
 }
 
 impl KernelShared {
@@ -76,6 +95,7 @@ impl Kernel {
                     next_pid: FIRST_PID,
                     live: BTreeSet::new(),
                 }),
+                ports: PortTable::new(),
             }),
         }
     }
@@ -105,5 +125,16 @@ impl Kernel {
     /// The clock registry.
     pub fn registry(&self) -> &ClockRegistry {
         &self.shared.registry
+    }
+
+    /// Open event ports (libc's private ones included) and their owners,
+    /// ascending by id.
+    pub fn ports(&self) -> Vec<(PortId, Pid)> {
+        self.shared
+            .ports
+            .list()
+            .into_iter()
+            .map(|(id, owner)| (PortId(id), owner))
+            .collect()
     }
 }

@@ -56,4 +56,4 @@ pub use nix::errno::Errno;
 pub use process::{Credentials, LwpId, Pid, ProcStats, Process, TimerStatus};
 pub use sigqueue::{Disposition, SigSet};
 pub use time::{ItimerSpecNs, Nsec};
-pub use typed::{Arm, ClockId, ItimerSpec, SigEvent, TimerId};
+pub use typed::{AlertMode, Arm, ClockId, ItimerSpec, PortEvents, PortId, SigEvent, TimerId};

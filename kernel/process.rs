@@ -16,10 +16,12 @@
 //! # Exit
 //!
 //! [`Process::exit`] (also run when the last [`Process`] handle drops) marks
-//! the process exited, runs `timer_exit` (every timer deleted through the
-//! normal delete path), discards the signal queue, wakes every waiter (they
-//! return `EINTR`) and removes the process from the kernel. Syscalls on an
-//! exited process return `ESRCH`.
+//! the process exited (`exited` under `p_lock`, and the `exiting` flag that
+//! port waiters read under a port's queue lock), wakes every waiter (they
+//! return `EINTR`), runs `timer_exit` (every timer deleted through the
+//! normal delete path), closes the ports it owns (other processes' timers
+//! on them are detached), discards the signal queue and removes the process
+//! from the kernel. Syscalls on an exited process return `ESRCH`.
 
 use std::collections::BTreeSet;
 
@@ -27,6 +29,7 @@ use nix::errno::Errno;
 
 use crate::kernel::KernelShared;
 use crate::sigqueue::SigState;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::table::TimerTable;
 
@@ -96,6 +99,10 @@ pub(crate) struct ProcShared {
     pub p_lock: Mutex<ProcState>,
     /// Signal waiters sleep here, with `p_lock`.
     pub p_sigcv: Condvar,
+    /// Set by exit, before it wakes anyone; never cleared. The lock-free
+    /// twin of `ProcState::exited`, for waiters that hold a port queue lock
+    /// (which comes after `p_lock` in the lock order).
+    pub exiting: AtomicBool,
 }
 
 impl std::fmt::Debug for ProcShared {
@@ -173,6 +180,7 @@ impl Process {
                 kernel,
                 p_lock: Mutex::new(state),
                 p_sigcv: Condvar::new(),
+                exiting: AtomicBool::new(false),
             }),
         }
     }
@@ -239,8 +247,9 @@ impl Process {
         Ok(status)
     }
 
-    /// Exits the process: `timer_exit`, signal queue discarded, waiters
-    /// woken with `EINTR`, removed from the kernel. Idempotent.
+    /// Exits the process: waiters woken with `EINTR`, `timer_exit`, its
+    /// ports closed, signal queue discarded, removed from the kernel.
+    /// Idempotent.
     pub fn exit(&self) {
         {
             let mut st = self.shared.p_lock.lock();
@@ -248,9 +257,11 @@ impl Process {
                 return;
             }
             st.exited = true;
+            self.shared.exiting.store(true, Ordering::SeqCst);
             self.shared.p_sigcv.notify_all();
         }
         crate::itimer::timer_exit(&self.shared);
+        crate::port::port_exit(&self.shared);
         {
             let mut st = self.shared.p_lock.lock();
             st.sig.discard_all();

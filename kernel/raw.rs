@@ -7,7 +7,8 @@
 
 use nix::errno::Errno;
 
-use crate::abi::{Itimerspec, Sigevent, Siginfo, Timespec};
+use crate::abi::{Itimerspec, PortEvent, Sigevent, Siginfo, Timespec};
+use crate::port::{self, Caller};
 use crate::process::{LwpId, Process};
 use crate::sigqueue::{Disposition, SigSet};
 use crate::time::Nsec;
@@ -33,8 +34,10 @@ impl Process {
 
 impl RawSyscalls<'_> {
     /// `timer_create(clock, evp, &timerid)`: returns the new timer id.
+    /// `SIGEV_PORT` and `SIGEV_THREAD` both name a port in `sigev_port`
+    /// (`EBADF` if it is not an open port, `EAGAIN` if it is full).
     pub fn timer_create(&self, clock: i32, evp: Option<&Sigevent>) -> Result<i32, Errno> {
-        itimer::timer_create(&self.proc.shared, clock, evp)
+        itimer::timer_create(&self.proc.shared, clock, evp, Caller::User)
     }
 
     /// `timer_settime(tid, flags, value, &old)`: returns the old setting.
@@ -126,6 +129,95 @@ impl RawSyscalls<'_> {
             Disposition::Default => SIG_DFL,
             Disposition::Ignore => SIG_IGN,
         })
+    }
+}
+
+/// Validates an optional timeout.
+fn timeout_ns(timeout: Option<&Timespec>) -> Result<Option<Nsec>, Errno> {
+    timeout.map(Nsec::from_timespec).transpose()
+}
+
+impl RawSyscalls<'_> {
+    /// `port_create()`: a new event port's id. `EMFILE` past the
+    /// process's `port_max`.
+    pub fn port_create(&self) -> Result<i32, Errno> {
+        port::port_create(&self.proc.shared, Caller::User)
+    }
+
+    /// `close(port)`: `EBADF` unless this process owns the open port.
+    pub fn port_close(&self, port: i32) -> Result<(), Errno> {
+        port::port_close(&self.proc.shared, port, Caller::User)
+    }
+
+    /// `port_send(port, events, user)`: queues a `PORT_SOURCE_USER` event.
+    /// `EBADF` bad port, `EAGAIN` port full.
+    pub fn port_send(&self, port: i32, events: i32, user: u64) -> Result<(), Errno> {
+        port::port_send(&self.proc.shared, port, events, user)
+    }
+
+    /// `port_alert(port, flags, events, user)`: `events` 0 leaves alert
+    /// mode. `EINVAL` for flags other than `PORT_ALERT_SET` /
+    /// `PORT_ALERT_UPDATE`, `EBUSY` for UPDATE while alerted, `EBADF`.
+    pub fn port_alert(&self, port: i32, flags: i32, events: i32, user: u64) -> Result<(), Errno> {
+        port::port_alert(&self.proc.shared, port, flags, events, user)
+    }
+
+    /// `port_get(port, &pe, timeout)`: one event; `timeout` `None` waits
+    /// forever, zero polls. `ETIME` when the timeout passes (or a poll
+    /// finds nothing), `EINVAL` bad timespec, `EBADF` bad port, `EBADFD`
+    /// port closed while waiting, `EINTR` process exited while waiting,
+    /// `EACCES` only other processes' timer events queued.
+    pub fn port_get(&self, port: i32, timeout: Option<&Timespec>) -> Result<PortEvent, Errno> {
+        let timeout = timeout_ns(timeout)?;
+        let got = port::port_getn(&self.proc.shared, port, Caller::User, 1, 1, timeout)?;
+        got.events.first().copied().ok_or(Errno::ETIME)
+    }
+
+    /// `port_getn(port, list, max, &nget, timeout)`, as illumos: waits for
+    /// at least `*nget` events (zero: none), then fills up to `max` entries
+    /// of `list` and sets `*nget` to the number filled. `max == 0` only
+    /// sets `*nget` to the number of events queued. On timeout it fails
+    /// with `ETIME` **and** sets `*nget` (and `list`) to what it took.
+    /// `EINVAL` for `*nget > max > 0` or a bad timespec, `EFAULT` when
+    /// `list` is shorter than `max`; otherwise the errors of
+    /// [`RawSyscalls::port_get`].
+    pub fn port_getn(
+        &self,
+        port: i32,
+        list: &mut [PortEvent],
+        max: u32,
+        nget: &mut u32,
+        timeout: Option<&Timespec>,
+    ) -> Result<(), Errno> {
+        port::port_check(&self.proc.shared, port)?;
+        if *nget > max && max > 0 {
+            return Err(Errno::EINVAL);
+        }
+        let timeout = timeout_ns(timeout)?;
+        if max == 0 {
+            let n = port::port_pending(&self.proc.shared, port)?;
+            *nget = u32::try_from(n).unwrap_or(u32::MAX);
+            return Ok(());
+        }
+        let max_n = max as usize;
+        if list.len() < max_n {
+            return Err(Errno::EFAULT);
+        }
+        let got = port::port_getn(
+            &self.proc.shared,
+            port,
+            Caller::User,
+            max_n,
+            *nget as usize,
+            timeout,
+        )?;
+        list[..got.events.len()].copy_from_slice(&got.events);
+        *nget = got.events.len() as u32;
+        if got.timed_out {
+            Err(Errno::ETIME)
+        } else {
+            Ok(())
+        }
     }
 }
 

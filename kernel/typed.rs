@@ -7,8 +7,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use crate::abi::{
-    self, Itimerspec, PortNotify, SIGEV_NONE, SIGEV_PORT, SIGEV_SIGNAL, Sigevent, Siginfo,
-    TIMER_ABSTIME, Timespec,
+    self, Itimerspec, PORT_ALERT_SET, PORT_ALERT_UPDATE, PortEvent, PortNotify, SIGEV_NONE,
+    SIGEV_PORT, SIGEV_SIGNAL, Sigevent, Siginfo, TIMER_ABSTIME, Timespec,
 };
 use crate::process::{LwpId, Process};
 use crate::raw::{SIG_DFL, SIG_IGN};
@@ -40,6 +40,29 @@ impl ClockId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimerId(pub i32);
 
+/// An event port id (kernel-wide; see [`crate::port`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortId(pub i32);
+
+/// How [`Process::port_alert`] sets alert mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertMode {
+    /// Set it, overwriting an alert in place (`PORT_ALERT_SET`).
+    Set,
+    /// Set it unless already set (`PORT_ALERT_UPDATE`; else `EBUSY`).
+    Update,
+}
+
+/// What [`Process::port_getn`] retrieved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortEvents {
+    /// The events taken, oldest first.
+    pub events: Vec<PortEvent>,
+    /// The timeout passed before `nget` events were available (the raw
+    /// call's `ETIME`); `events` holds what was taken anyway.
+    pub timed_out: bool,
+}
+
 /// How a timer notifies its expirations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigEvent {
@@ -54,7 +77,7 @@ pub enum SigEvent {
     },
     /// Post to event port `port`, reporting `user`.
     Port {
-        /// The port id.
+        /// The port id (a [`PortId`]'s number).
         port: i32,
         /// Reported as `portev_user`.
         user: u64,
@@ -141,6 +164,11 @@ pub enum Arm {
     Relative,
     /// An absolute time on the timer's clock (`TIMER_ABSTIME`).
     Absolute,
+}
+
+/// An optional timeout as an optional `timespec` (`EINVAL` if too long).
+fn timeout_to_timespec(timeout: Option<Duration>) -> Result<Option<Timespec>, Errno> {
+    timeout.map(duration_to_timespec).transpose()
 }
 
 /// A `Duration` as a `timespec`; `EINVAL` if its seconds overflow `i64`.
@@ -266,5 +294,84 @@ impl Process {
                 Disposition::Default
             }
         })
+    }
+}
+
+impl Process {
+    /// `port_create`: a new event port, owned by this process.
+    pub fn port_create(&self) -> Result<PortId, Errno> {
+        self.raw().port_create().map(PortId)
+    }
+
+    /// Closes a port this process owns.
+    pub fn port_close(&self, port: PortId) -> Result<(), Errno> {
+        self.raw().port_close(port.0)
+    }
+
+    /// `port_send`: queues a `PORT_SOURCE_USER` event.
+    pub fn port_send(&self, port: PortId, events: i32, user: u64) -> Result<(), Errno> {
+        self.raw().port_send(port.0, events, user)
+    }
+
+    /// `port_alert`: `events` 0 leaves alert mode.
+    pub fn port_alert(
+        &self,
+        port: PortId,
+        mode: AlertMode,
+        events: i32,
+        user: u64,
+    ) -> Result<(), Errno> {
+        let flags = match mode {
+            AlertMode::Set => PORT_ALERT_SET,
+            AlertMode::Update => PORT_ALERT_UPDATE,
+        };
+        self.raw().port_alert(port.0, flags, events, user)
+    }
+
+    /// `port_get`: one event; `None` waits forever, zero polls (`ETIME`
+    /// when nothing is queued).
+    pub fn port_get(&self, port: PortId, timeout: Option<Duration>) -> Result<PortEvent, Errno> {
+        let ts = timeout_to_timespec(timeout)?;
+        self.raw().port_get(port.0, ts.as_ref())
+    }
+
+    /// `port_getn`: waits for at least `nget` events, takes up to `max`
+    /// (`1 <= max`, `nget <= max`, else `EINVAL`; `u32` bounds apply). A
+    /// timeout is reported in [`PortEvents::timed_out`], with whatever was
+    /// taken, not as an error.
+    pub fn port_getn(
+        &self,
+        port: PortId,
+        max: usize,
+        nget: usize,
+        timeout: Option<Duration>,
+    ) -> Result<PortEvents, Errno> {
+        let max32 = u32::try_from(max).map_err(|_| Errno::EINVAL)?;
+        let mut n = u32::try_from(nget).map_err(|_| Errno::EINVAL)?;
+        if max32 == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let ts = timeout_to_timespec(timeout)?;
+        let mut list = vec![PortEvent::default(); max];
+        let timed_out = match self
+            .raw()
+            .port_getn(port.0, &mut list, max32, &mut n, ts.as_ref())
+        {
+            Ok(()) => false,
+            Err(Errno::ETIME) => true,
+            Err(e) => return Err(e),
+        };
+        list.truncate(n as usize);
+        Ok(PortEvents {
+            events: list,
+            timed_out,
+        })
+    }
+
+    /// The number of events queued on `port` (`port_getn` with `max` 0).
+    pub fn port_pending(&self, port: PortId) -> Result<usize, Errno> {
+        let mut n = 0;
+        self.raw().port_getn(port.0, &mut [], 0, &mut n, None)?;
+        Ok(n as usize)
     }
 }

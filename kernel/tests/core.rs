@@ -18,7 +18,16 @@ fn boot(timer_max: usize) -> (Kernel, Arc<ManualClock>) {
     clock
         .register(&mut reg, &[CLOCK_REALTIME0, CLOCK_REALTIME, CLOCK_HIGHRES])
         .unwrap();
-    (Kernel::new(KernelConfig { timer_max }, reg), clock)
+    (
+        Kernel::new(
+            KernelConfig {
+                timer_max,
+                ..KernelConfig::default()
+            },
+            reg,
+        ),
+        clock,
+    )
 }
 
 fn ts(tv_sec: i64, tv_nsec: i64) -> Timespec {

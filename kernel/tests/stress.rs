@@ -16,7 +16,13 @@ fn concurrent_syscalls_and_fires() {
     let clock = ManualClock::new(Nsec(0));
     let mut reg = ClockRegistry::new();
     clock.register(&mut reg, &[CLOCK_HIGHRES]).unwrap();
-    let k = Kernel::new(KernelConfig { timer_max: 64 }, reg);
+    let k = Kernel::new(
+        KernelConfig {
+            timer_max: 64,
+            ..KernelConfig::default()
+        },
+        reg,
+    );
     let p = Arc::new(k.spawn_process(Credentials::ROOT));
     let stop = Arc::new(AtomicBool::new(false));
 
