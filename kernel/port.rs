@@ -427,20 +427,22 @@ impl Port {
     /// discarded, then every associated timer is detached
     /// (`timer_close_port`, with the queue lock dropped: it takes
     /// `it_mutex`).
-    fn close(self: &Arc<Self>) {
+    // An associated fn, not `self: &Arc<Self>`: under `--cfg loom` the
+    // Arc is loom's, which stable Rust does not accept as a receiver.
+    fn close(this: &Arc<Self>) {
         let sources = {
-            let mut q = self.q.lock();
+            let mut q = this.q.lock();
             q.closed = true;
             q.events.clear();
             q.user_queued = 0;
             q.timer_queued.clear();
             q.slots = 0;
             q.alert = None;
-            self.cv.notify_all();
+            this.cv.notify_all();
             std::mem::take(&mut q.sources)
         };
         for (source, s) in sources {
-            timer_close_port(&s.core, self, source);
+            timer_close_port(&s.core, this, source);
         }
     }
 
@@ -592,7 +594,7 @@ pub(crate) fn port_create(p: &ProcShared, caller: Caller) -> Result<i32, Errno> 
 pub(crate) fn port_close(p: &ProcShared, id: i32, caller: Caller) -> Result<(), Errno> {
     drop(p.lock_live()?);
     let port = p.kernel.ports.remove(id, p.pid, caller)?;
-    port.close();
+    Port::close(&port);
     Ok(())
 }
 
@@ -601,7 +603,7 @@ pub(crate) fn port_close(p: &ProcShared, id: i32, caller: Caller) -> Result<(), 
 /// setting `p.exiting`.
 pub(crate) fn port_exit(p: &ProcShared) {
     for port in p.kernel.ports.remove_owned(p.pid) {
-        port.close();
+        Port::close(&port);
     }
     for port in p.kernel.ports.all() {
         port.wake_all();
