@@ -127,7 +127,9 @@ impl TimerTable {
         if self.slots.len() >= self.max {
             return Alloc::Full;
         }
-        let want = (self.slots.len() * 2).clamp(TABLE_INITIAL, self.max);
+        // Not `clamp`: a `timer_max` below TABLE_INITIAL is valid and must
+        // give a table of `timer_max` slots, not a panic.
+        let want = (self.slots.len() * 2).max(TABLE_INITIAL).min(self.max);
         Alloc::Grow(want)
     }
 
@@ -138,6 +140,11 @@ impl TimerTable {
         let mut fresh = growth.0;
         let new_len = fresh.capacity().min(self.max);
         if new_len <= self.slots.len() {
+            // Deliberately broken variant, compiled only for the loom
+            // suite's proof that model 5 bites: a late growth still frees
+            // "its" new half, as if it had grown the table itself.
+            #[cfg(loom_broken = "growth")]
+            self.free.extend(new_len / 2..new_len);
             return;
         }
         let old_len = self.slots.len();
@@ -230,6 +237,17 @@ mod tests {
         for want in 16..20 {
             assert_eq!(t.alloc_id(), Alloc::Got(want));
         }
+        assert_eq!(t.alloc_id(), Alloc::Full);
+    }
+
+    #[test]
+    fn timer_max_below_initial_size() {
+        let mut t = TimerTable::new(2);
+        assert_eq!(t.alloc_id(), Alloc::Grow(2));
+        grow(&mut t);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.alloc_id(), Alloc::Got(0));
+        assert_eq!(t.alloc_id(), Alloc::Got(1));
         assert_eq!(t.alloc_id(), Alloc::Full);
     }
 

@@ -1,0 +1,14 @@
+//! The models, one module per protocol (see `docs/loom.md`). Each is a
+//! plain function: `tests/models.rs` explores it against the real kernel,
+//! `tests/broken.rs` against a kernel built with a deliberately broken
+//! variant (`--cfg loom_broken="..."`), where it must fail.
+
+mod common;
+/// Model 5: two `timer_create` calls racing the growth of the table.
+pub mod create_growth;
+/// Model 3: `timer_delete` against an in-flight fire.
+pub mod delete_fire;
+/// Model 2: `timer_fire` against signal consumption.
+pub mod fire_consume;
+/// Model 1: `timer_grab` (settime, gettime) against `timer_delete`.
+pub mod grab_delete;

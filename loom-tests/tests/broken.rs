@@ -1,0 +1,80 @@
+//! The models bite: each test here runs a model against a kernel built with
+//! one deliberately broken variant and asserts that loom finds an
+//! interleaving where the model fails, for the expected reason.
+//!
+//! Compiled only under `RUSTFLAGS='--cfg loom --cfg loom_broken="<name>"'`;
+//! the test for `<name>` is the only one that runs then (see `README.md`).
+#![cfg(all(
+    loom,
+    any(
+        loom_broken = "drain",
+        loom_broken = "growth",
+        loom_broken = "fire",
+        loom_broken = "detach"
+    )
+))]
+
+use itimer_loom_tests::harness::explore_expecting_panic;
+#[allow(unused_imports)]
+use itimer_loom_tests::models;
+
+/// Runs `model` expecting a failure whose message contains one of `why`.
+#[allow(dead_code)]
+fn must_fail(name: &str, model: fn() -> String, why: &[&str]) {
+    let (msg, e) = explore_expecting_panic(name, model);
+    assert!(
+        why.iter().any(|w| msg.contains(w)),
+        "model {name} failed after {} interleavings, but not for the expected reason: {msg}",
+        e.interleavings
+    );
+    eprintln!("loom model {name} caught the broken variant: {msg}");
+}
+
+/// `timer_delete_locked` clears the slot without waiting for the blockers:
+/// a blocker wakes to a missing slot.
+#[cfg(loom_broken = "drain")]
+#[test]
+fn broken_drain_is_caught_by_model_1() {
+    must_fail(
+        "1 grab_vs_delete [broken: drain]",
+        models::grab_delete::grab_vs_delete,
+        &["the deleter waits for blockers before clearing the slot"],
+    );
+}
+
+/// `timer_fire` decides that a notification is outstanding before taking
+/// `p_lock`: a consumption in between leaves expirations pending behind no
+/// queued signal (lost).
+#[cfg(loom_broken = "fire")]
+#[test]
+fn broken_fire_is_caught_by_model_2() {
+    must_fail(
+        "2 fire_vs_consume [broken: fire]",
+        models::fire_consume::fire_vs_consume,
+        &["consumed", "pending"],
+    );
+}
+
+/// `timer_delete_locked` detaches the notification before deleting the
+/// timer in the backend: an in-flight fire then queues a freed entry.
+#[cfg(loom_broken = "detach")]
+#[test]
+fn broken_detach_is_caught_by_model_3() {
+    must_fail(
+        "3 delete_vs_fire [broken: detach]",
+        models::delete_fire::delete_vs_fire,
+        &["invalid key", "a notification arrived after delete"],
+    );
+}
+
+/// `TimerTable::install` of a growth that lost the race still frees the
+/// new half of the table: an id already handed out is handed out again.
+#[cfg(loom_broken = "growth")]
+#[test]
+fn broken_growth_is_caught_by_model_5() {
+    must_fail(
+        "5 create_vs_growth [broken: growth]",
+        models::create_growth::create_vs_growth,
+        &["distinct ids", "handed out twice"],
+    );
+}

@@ -1,0 +1,66 @@
+//! Explores every model against the real kernel, and checks that each
+//! reached every outcome its race allows (so the race was really run).
+//! Compiled only under `RUSTFLAGS="--cfg loom"` without `loom_broken`
+//! (see `README.md`).
+#![cfg(all(
+    loom,
+    not(any(
+        loom_broken = "drain",
+        loom_broken = "growth",
+        loom_broken = "fire",
+        loom_broken = "detach"
+    ))
+))]
+
+use itimer_loom_tests::harness::explore_expecting;
+use itimer_loom_tests::models;
+
+#[test]
+fn model_1_grab_vs_delete() {
+    explore_expecting(
+        "1 grab_vs_delete",
+        models::grab_delete::grab_vs_delete,
+        &[
+            "set ok, get ok",
+            "set ok, get EINVAL",
+            "set EINVAL, get ok",
+            "set EINVAL, get EINVAL",
+        ],
+    );
+}
+
+#[test]
+fn model_2_fire_vs_consume() {
+    explore_expecting(
+        "2 fire_vs_consume",
+        models::fire_consume::fire_vs_consume,
+        &[
+            "consumer took [], left 3",
+            "consumer took [1], left 2",
+            "consumer took [1, 2], left 0",
+            "consumer took [3], left 0",
+        ],
+    );
+}
+
+#[test]
+fn model_3_delete_vs_fire() {
+    explore_expecting(
+        "3 delete_vs_fire",
+        models::delete_fire::delete_vs_fire,
+        &[
+            "fire lost to the delete",
+            "fired, consumer took it",
+            "fired, deleter took it after the delete",
+        ],
+    );
+}
+
+#[test]
+fn model_5_create_vs_growth() {
+    explore_expecting(
+        "5 create_vs_growth",
+        models::create_growth::create_vs_growth,
+        &["a=8 b=9", "a=9 b=8"],
+    );
+}
