@@ -15,6 +15,18 @@
 //! models can check its handshake.
 
 pub mod alarm;
+pub mod clock;
+pub mod notify;
+pub mod runner;
+pub mod sim;
 pub mod sorted_list;
+pub mod step;
 pub mod time;
+pub mod timer;
 pub mod timerlist;
+
+pub use clock::{Clock, ClockType, Clocks, ClocksConfig, NotifierId, WallStep};
+pub use sim::{SimConfig, SimError, SimHost};
+pub use step::LoopStats;
+pub use time::{Scale, TimeSource};
+pub use timer::{Timer, TimerHandle};

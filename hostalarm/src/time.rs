@@ -125,7 +125,6 @@ impl SimTime {
 
     /// Moves monotonic time (and with it wall time) to `mono_ns`. Only the
     /// simulated host calls this, and never backwards.
-    #[allow(dead_code)] // The simulated host (sim.rs) is its caller; it lands next.
     pub(crate) fn set_mono(&self, mono_ns: i64) {
         debug_assert!(mono_ns >= self.mono_ns(), "simulated time never goes back");
         self.mono_ns.store(mono_ns, Ordering::SeqCst);
@@ -133,7 +132,6 @@ impl SimTime {
 
     /// Steps the wall clock by `delta_ns` (either sign) without moving
     /// monotonic time, as `clock_settime(CLOCK_REALTIME)` would.
-    #[allow(dead_code)] // The simulated host (sim.rs) is its caller; it lands next.
     pub(crate) fn step_wall(&self, delta_ns: i64) {
         let old = self.wall_offset_ns.load(Ordering::SeqCst);
         self.wall_offset_ns

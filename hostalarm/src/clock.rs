@@ -1,0 +1,616 @@
+//! The three emulator clocks and their shared state.
+//!
+//! Models `QEMUClock` and the clock half of QEMU's `qemu-timer.c`
+//! (`qemu_get_clock_ns`, `qemu_clock_enable`, `qemu_clock_deadline`,
+//! `vm_stop`/`vm_start`, `qemu_register_clock_reset_notifier`).
+//!
+//! * REALTIME reads host monotonic time.
+//! * HOST reads host wall time; it can step (see [`crate::step`]).
+//! * VIRTUAL is guest time: `base_virtual + (mono - base_mono)` while the VM
+//!   runs, frozen at `base_virtual` while it is stopped. It can be warped
+//!   (jump forward) and, while stopped, stepped (advanced with every
+//!   VIRTUAL timer run at its exact deadline). It starts running at 0.
+//!
+//! A [`Clocks`] is one group of the three clocks bound to one host (the
+//! simulated host or the real timer loop); [`Clock`] is a handle on one of
+//! them. Timers are created on a clock (see [`crate::timer`]).
+//!
+//! # Locks and their order
+//!
+//! ```text
+//!   run (ClocksInner::run)  →  clock list lock (ClockCell::state)
+//!   link, reset-notifier list, notifier phase: leaves, never nested
+//! ```
+//!
+//! * `run` guards who is running timers and which timer's callback is
+//!   running (see [`crate::runner`]). Taken before a list lock when both are
+//!   needed (popping a timer; deleting one).
+//! * A clock's list lock guards its enabled flag, its timer table, its
+//!   armed list and (VIRTUAL) the VM state.
+//! * No lock is ever held while a callback or reset notifier runs, nor while
+//!   the host is notified.
+//!
+//! # Deviations from QEMU
+//!
+//! * O(log n) lists ([`crate::timerlist`]) instead of a sorted linked list.
+//! * Locks, so timers can be armed from any thread (QEMU 0.x had none).
+//! * Deleting a timer waits for its running callback (see
+//!   [`crate::timer::TimerHandle::del`]).
+//! * Reset notifiers exist only on HOST (the only clock that steps);
+//!   registering one on another clock is `EINVAL`.
+
+use nix::errno::Errno;
+use slab::Slab;
+
+use itimer_kernel::sync::{Arc, Condvar, Mutex};
+
+use crate::notify::DeadlineListener;
+use crate::runner::RunState;
+use crate::time::{NS_PER_MS, Scale, TimeSource};
+use crate::timer::{Callback, Slot, Timer, TimerHandle};
+use crate::timerlist::{TimerList, TimerQueue};
+
+/// One of the three emulator clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClockType {
+    /// Host monotonic time (QEMU's `rt_clock`).
+    Realtime,
+    /// Host wall time (QEMU's `host_clock`); can step.
+    Host,
+    /// Guest time (QEMU's `vm_clock`); runs only while the VM runs.
+    Virtual,
+}
+
+impl ClockType {
+    /// Every clock, in the order a pass of the host runs their timers (so
+    /// timers due at the same host instant on different clocks run
+    /// REALTIME first, then HOST, then VIRTUAL).
+    pub const ALL: [ClockType; 3] = [ClockType::Realtime, ClockType::Host, ClockType::Virtual];
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            ClockType::Realtime => 0,
+            ClockType::Host => 1,
+            ClockType::Virtual => 2,
+        }
+    }
+}
+
+/// Forward wall-clock jumps larger than this fire the HOST reset notifiers
+/// unless [`ClocksConfig`] says otherwise, ns. (Backward jumps always do.)
+pub const DEFAULT_WALL_STEP_THRESHOLD_NS: i64 = 100 * NS_PER_MS;
+
+/// Settings of a clock group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClocksConfig {
+    /// A forward wall-clock jump larger than this fires the HOST reset
+    /// notifiers, ns. Must be `>= 0`.
+    pub wall_step_threshold_ns: i64,
+}
+
+impl Default for ClocksConfig {
+    fn default() -> Self {
+        ClocksConfig {
+            wall_step_threshold_ns: DEFAULT_WALL_STEP_THRESHOLD_NS,
+        }
+    }
+}
+
+/// What a HOST reset notifier is told: the wall clock was not where
+/// monotonic time said it should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallStep {
+    /// Where the wall clock should have been, ns since the epoch.
+    pub expected_wall_ns: i64,
+    /// Where it was, ns since the epoch.
+    pub observed_wall_ns: i64,
+}
+
+impl WallStep {
+    /// The size of the step, ns: negative when the wall clock went back.
+    pub fn delta_ns(&self) -> i64 {
+        self.observed_wall_ns.saturating_sub(self.expected_wall_ns)
+    }
+}
+
+/// A reset notifier callback. Runs on the host's runner thread with no lock
+/// held.
+pub type ResetNotifier = Arc<dyn Fn(&WallStep) + Send + Sync>;
+
+/// Identifies a registered reset notifier, for removing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotifierId(usize);
+
+/// The VM run state behind VIRTUAL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VmState {
+    /// Whether the VM runs (VIRTUAL advances with host monotonic time).
+    pub(crate) running: bool,
+    /// VIRTUAL at `base_mono_ns` (running) or its frozen value (stopped), ns.
+    pub(crate) base_virtual_ns: i64,
+    /// Host monotonic time when the VM last resumed, ns (running only).
+    pub(crate) base_mono_ns: i64,
+}
+
+impl VmState {
+    fn value_at(&self, mono_ns: i64) -> i64 {
+        if self.running {
+            self.base_virtual_ns
+                .saturating_add(mono_ns.saturating_sub(self.base_mono_ns))
+        } else {
+            self.base_virtual_ns
+        }
+    }
+}
+
+/// Everything one clock's list lock guards.
+pub(crate) struct ClockState {
+    /// A disabled clock reports no deadline and runs no timers.
+    pub(crate) enabled: bool,
+    /// Every live timer of this clock (armed or not), by key.
+    pub(crate) slots: Slab<Slot>,
+    /// The armed timers, by expire time (ns on this clock).
+    pub(crate) list: TimerList,
+    /// Generation the next created timer gets; tells a stale handle from a
+    /// reused slot.
+    pub(crate) next_gen: u64,
+    /// VM state (meaningful for VIRTUAL only).
+    pub(crate) vm: VmState,
+}
+
+/// One clock.
+pub(crate) struct ClockCell {
+    /// The list lock. See the module documentation for what it guards.
+    pub(crate) state: Mutex<ClockState>,
+}
+
+/// The state of a clock group, shared by every handle and timer.
+pub(crate) struct ClocksInner {
+    /// Host time.
+    pub(crate) source: TimeSource,
+    /// Settings.
+    pub(crate) config: ClocksConfig,
+    /// Who runs timers; which callback is running. Before any list lock.
+    pub(crate) run: Mutex<RunState>,
+    /// Signalled when the running callback or the runner changes.
+    pub(crate) run_cv: Condvar,
+    /// The clocks, indexed by [`ClockType::index`].
+    pub(crate) cells: [ClockCell; 3],
+    /// HOST reset notifiers. Leaf lock; cloned out before calling.
+    pub(crate) reset_notifiers: Mutex<Slab<ResetNotifier>>,
+    /// The host told about earlier deadlines, if one is bound. Leaf lock.
+    link: Mutex<Option<Arc<dyn DeadlineListener>>>,
+}
+
+impl ClocksInner {
+    pub(crate) fn cell(&self, kind: ClockType) -> &ClockCell {
+        &self.cells[kind.index()]
+    }
+
+    /// The clock's value given its (locked) state.
+    pub(crate) fn now_locked(&self, kind: ClockType, st: &ClockState) -> i64 {
+        match kind {
+            ClockType::Realtime => self.source.monotonic_ns(),
+            ClockType::Host => self.source.wall_ns(),
+            ClockType::Virtual => st.vm.value_at(self.source.monotonic_ns()),
+        }
+    }
+
+    pub(crate) fn now(&self, kind: ClockType) -> i64 {
+        match kind {
+            ClockType::Virtual => {
+                let st = self.cell(kind).state.lock();
+                self.now_locked(kind, &st)
+            }
+            _ => self.now_locked_free(kind),
+        }
+    }
+
+    fn now_locked_free(&self, kind: ClockType) -> i64 {
+        match kind {
+            ClockType::Realtime => self.source.monotonic_ns(),
+            _ => self.source.wall_ns(),
+        }
+    }
+
+    /// The host-monotonic deadline of this clock's first timer given its
+    /// (locked) state: `None` when disabled, empty, or VIRTUAL stopped with
+    /// nothing already due.
+    pub(crate) fn host_deadline_locked(&self, kind: ClockType, st: &ClockState) -> Option<i64> {
+        if !st.enabled {
+            return None;
+        }
+        let (expire, _) = st.list.first()?;
+        match kind {
+            ClockType::Realtime => Some(expire),
+            ClockType::Host => {
+                let pair = self.source.sample_pair();
+                Some(
+                    pair.mono_ns
+                        .saturating_add(expire.saturating_sub(pair.wall_ns)),
+                )
+            }
+            ClockType::Virtual if st.vm.running => Some(
+                st.vm
+                    .base_mono_ns
+                    .saturating_add(expire.saturating_sub(st.vm.base_virtual_ns)),
+            ),
+            ClockType::Virtual => {
+                (expire <= st.vm.base_virtual_ns).then(|| self.source.monotonic_ns())
+            }
+        }
+    }
+
+    pub(crate) fn notify_added(&self, host_deadline_ns: i64) {
+        let link = self.link.lock().clone();
+        if let Some(l) = link {
+            l.deadline_added(host_deadline_ns);
+        }
+    }
+
+    pub(crate) fn notify_changed(&self) {
+        let link = self.link.lock().clone();
+        if let Some(l) = link {
+            l.deadlines_changed();
+        }
+    }
+}
+
+/// A group of the three emulator clocks, bound to at most one host.
+/// Cloning gives another handle on the same clocks.
+#[derive(Clone)]
+pub struct Clocks {
+    pub(crate) inner: Arc<ClocksInner>,
+}
+
+impl std::fmt::Debug for Clocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clocks")
+            .field("source", &self.inner.source)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handle on one clock of a [`Clocks`] group.
+#[derive(Clone)]
+pub struct Clock {
+    inner: Arc<ClocksInner>,
+    kind: ClockType,
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clock")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clocks {
+    /// Three clocks on `source`; VIRTUAL starts running at 0.
+    /// `EINVAL` for a negative wall-step threshold.
+    pub fn new(source: TimeSource, config: ClocksConfig) -> Result<Clocks, Errno> {
+        if config.wall_step_threshold_ns < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mono = source.monotonic_ns();
+        let cell = || ClockCell {
+            state: Mutex::new(ClockState {
+                enabled: true,
+                slots: Slab::new(),
+                list: TimerList::new(),
+                next_gen: 0,
+                vm: VmState {
+                    running: true,
+                    base_virtual_ns: 0,
+                    base_mono_ns: mono,
+                },
+            }),
+        };
+        Ok(Clocks {
+            inner: Arc::new(ClocksInner {
+                source,
+                config,
+                run: Mutex::new(RunState::default()),
+                run_cv: Condvar::new(),
+                cells: [cell(), cell(), cell()],
+                reset_notifiers: Mutex::new(Slab::new()),
+                link: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Three clocks on the real host, default settings.
+    pub fn new_real() -> Clocks {
+        Clocks::new(TimeSource::Real, ClocksConfig::default())
+            .expect("the default configuration is valid")
+    }
+
+    /// The host time source.
+    pub fn source(&self) -> &TimeSource {
+        &self.inner.source
+    }
+
+    /// The group's settings.
+    pub fn config(&self) -> ClocksConfig {
+        self.inner.config
+    }
+
+    /// A handle on one clock.
+    pub fn clock(&self, kind: ClockType) -> Clock {
+        Clock {
+            inner: self.inner.clone(),
+            kind,
+        }
+    }
+
+    /// REALTIME.
+    pub fn realtime(&self) -> Clock {
+        self.clock(ClockType::Realtime)
+    }
+
+    /// HOST.
+    pub fn host(&self) -> Clock {
+        self.clock(ClockType::Host)
+    }
+
+    /// VIRTUAL.
+    pub fn vm(&self) -> Clock {
+        self.clock(ClockType::Virtual)
+    }
+
+    /// The current value of a clock, ns.
+    pub fn now(&self, kind: ClockType) -> i64 {
+        self.inner.now(kind)
+    }
+
+    /// The earliest deadline over all enabled clocks, as host-monotonic ns.
+    pub fn earliest_host_deadline(&self) -> Option<i64> {
+        ClockType::ALL
+            .iter()
+            .filter_map(|&k| {
+                let st = self.inner.cell(k).state.lock();
+                self.inner.host_deadline_locked(k, &st)
+            })
+            .min()
+    }
+
+    /// Whether the VM runs (VIRTUAL advances).
+    pub fn vm_running(&self) -> bool {
+        self.inner.cell(ClockType::Virtual).state.lock().vm.running
+    }
+
+    /// Stops the VM: VIRTUAL freezes at its current value and its timers
+    /// stop coming due. Idempotent.
+    pub fn vm_stop(&self) {
+        let mono = self.inner.source.monotonic_ns();
+        let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+        if st.vm.running {
+            st.vm.base_virtual_ns = st.vm.value_at(mono);
+            st.vm.running = false;
+        }
+    }
+
+    /// Resumes the VM: VIRTUAL advances again from where it stopped.
+    /// Idempotent.
+    pub fn vm_start(&self) {
+        let mono = self.inner.source.monotonic_ns();
+        let resumed = {
+            let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+            let resumed = !st.vm.running;
+            if resumed {
+                st.vm.running = true;
+                st.vm.base_mono_ns = mono;
+            }
+            resumed
+        };
+        if resumed {
+            self.inner.notify_changed();
+        }
+    }
+
+    /// Jumps VIRTUAL forward by `dt_ns` (running or stopped), like QEMU's
+    /// icount warp. Timers that come due run on the host's next pass, and
+    /// see the warped time. `EINVAL` for a negative `dt_ns`.
+    pub fn vm_warp(&self, dt_ns: i64) -> Result<(), Errno> {
+        if dt_ns < 0 {
+            return Err(Errno::EINVAL);
+        }
+        {
+            let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+            st.vm.base_virtual_ns = st.vm.base_virtual_ns.saturating_add(dt_ns);
+        }
+        self.inner.notify_changed();
+        Ok(())
+    }
+
+    /// Advances a **stopped** VIRTUAL by `dt_ns`, on the calling thread:
+    /// VIRTUAL is set to each due timer's deadline in turn and that
+    /// deadline's timers run, so each callback reads exactly its deadline;
+    /// VIRTUAL ends at the old value plus `dt_ns`. If a callback resumes the
+    /// VM the step ends there.
+    ///
+    /// Errors: `EINVAL` for a negative `dt_ns`; `EBUSY` if the VM runs;
+    /// `EDEADLK` when called from a timer callback or reset notifier.
+    /// Waits while another thread is running timers.
+    pub fn vm_step(&self, dt_ns: i64) -> Result<(), Errno> {
+        if dt_ns < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let token = crate::runner::RunnerToken::acquire(&self.inner)?;
+        let cell = self.inner.cell(ClockType::Virtual);
+        let target = {
+            let st = cell.state.lock();
+            if st.vm.running {
+                return Err(Errno::EBUSY);
+            }
+            st.vm.base_virtual_ns.saturating_add(dt_ns)
+        };
+        loop {
+            {
+                let mut st = cell.state.lock();
+                if st.vm.running {
+                    return Ok(());
+                }
+                let next = if st.enabled { st.list.first() } else { None };
+                match next {
+                    Some((expire, _)) if expire <= target => {
+                        st.vm.base_virtual_ns = st.vm.base_virtual_ns.max(expire);
+                    }
+                    _ => {
+                        st.vm.base_virtual_ns = st.vm.base_virtual_ns.max(target);
+                        return Ok(());
+                    }
+                }
+            }
+            token.run_clock(ClockType::Virtual);
+        }
+    }
+
+    /// Binds the group to a host. `EBUSY` if one is bound already.
+    pub(crate) fn bind(&self, listener: Arc<dyn DeadlineListener>) -> Result<(), Errno> {
+        let mut link = self.inner.link.lock();
+        if link.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        *link = Some(listener);
+        Ok(())
+    }
+
+    /// Unbinds the host.
+    pub(crate) fn unbind(&self) {
+        *self.inner.link.lock() = None;
+    }
+}
+
+impl Clock {
+    /// Which clock this is.
+    pub fn kind(&self) -> ClockType {
+        self.kind
+    }
+
+    /// The clock's current value, ns (`qemu_get_clock_ns`).
+    pub fn now(&self) -> i64 {
+        self.inner.now(self.kind)
+    }
+
+    /// Enables or disables the clock (`qemu_clock_enable`). A disabled clock
+    /// reports no deadline and runs no timers; its timers stay armed.
+    /// Enabling a disabled clock tells the host to re-arm.
+    pub fn enable(&self, enabled: bool) {
+        let was = {
+            let mut st = self.inner.cell(self.kind).state.lock();
+            std::mem::replace(&mut st.enabled, enabled)
+        };
+        if enabled && !was {
+            self.inner.notify_changed();
+        }
+    }
+
+    /// Whether the clock is enabled.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.cell(self.kind).state.lock().enabled
+    }
+
+    /// The expire time of the clock's first armed timer, ns on this clock;
+    /// `None` when disabled or no timer is armed.
+    pub fn deadline(&self) -> Option<i64> {
+        let st = self.inner.cell(self.kind).state.lock();
+        if !st.enabled {
+            return None;
+        }
+        st.list.first().map(|(e, _)| e)
+    }
+
+    /// Nanoseconds until the first timer expires (0 if already due), as
+    /// QEMU's `qemu_clock_deadline`; `None` when there is no deadline. For a
+    /// stopped VIRTUAL this is guest time, which does not pass.
+    pub fn deadline_ns(&self) -> Option<i64> {
+        let st = self.inner.cell(self.kind).state.lock();
+        if !st.enabled {
+            return None;
+        }
+        let (expire, _) = st.list.first()?;
+        Some(
+            expire
+                .saturating_sub(self.inner.now_locked(self.kind, &st))
+                .max(0),
+        )
+    }
+
+    /// The host-monotonic deadline of the first timer, ns; `None` when
+    /// disabled, empty, or (VIRTUAL) stopped with nothing due.
+    pub fn host_deadline(&self) -> Option<i64> {
+        let st = self.inner.cell(self.kind).state.lock();
+        self.inner.host_deadline_locked(self.kind, &st)
+    }
+
+    /// Number of armed timers.
+    pub fn armed_count(&self) -> usize {
+        self.inner.cell(self.kind).state.lock().list.len()
+    }
+
+    /// Creates a timer on this clock (`qemu_new_timer`). Expire times are
+    /// given in `scale` units. The callback runs on the host's runner
+    /// thread (the timer loop, or the thread driving the simulated host)
+    /// with no lock held, and may arm or delete any timer, itself included.
+    pub fn new_timer<F>(&self, scale: Scale, callback: F) -> Timer
+    where
+        F: FnMut(&TimerHandle) + Send + 'static,
+    {
+        let cb: Callback = Box::new(callback);
+        let (key, generation) = {
+            let mut st = self.inner.cell(self.kind).state.lock();
+            let generation = st.next_gen;
+            st.next_gen += 1;
+            let key = st.slots.insert(Slot {
+                generation,
+                scale,
+                callback: Some(cb),
+            });
+            (key, generation)
+        };
+        Timer::new(TimerHandle::new(
+            self.inner.clone(),
+            self.kind,
+            crate::timerlist::TimerKey(key),
+            generation,
+            scale,
+        ))
+    }
+
+    /// Runs this clock's expired timers now, on the calling thread
+    /// (`qemu_run_timers`). The host normally does this; see
+    /// [`crate::runner`] for the exact semantics. Returns how many ran.
+    ///
+    /// `EDEADLK` when called from a timer callback or reset notifier; waits
+    /// while another thread is running timers.
+    pub fn run_timers(&self) -> Result<usize, Errno> {
+        let token = crate::runner::RunnerToken::acquire(&self.inner)?;
+        Ok(token.run_clock(self.kind))
+    }
+
+    /// Registers a reset notifier (HOST only: `EINVAL` on the others). It
+    /// runs, on the host's runner thread with no lock held, whenever the
+    /// wall clock is found to have stepped backwards, or forwards by more
+    /// than [`ClocksConfig::wall_step_threshold_ns`].
+    pub fn add_reset_notifier<F>(&self, f: F) -> Result<NotifierId, Errno>
+    where
+        F: Fn(&WallStep) + Send + Sync + 'static,
+    {
+        if self.kind != ClockType::Host {
+            return Err(Errno::EINVAL);
+        }
+        Ok(NotifierId(
+            self.inner.reset_notifiers.lock().insert(Arc::new(f)),
+        ))
+    }
+
+    /// Removes a reset notifier. `ENOENT` if it is not registered. A
+    /// notifier already cloned out by a running pass may still run once.
+    pub fn remove_reset_notifier(&self, id: NotifierId) -> Result<(), Errno> {
+        let removed = self.inner.reset_notifiers.lock().try_remove(id.0);
+        removed.map(drop).ok_or(Errno::ENOENT)
+    }
+}
