@@ -21,10 +21,14 @@ fn model_1_grab_vs_delete() {
         "1 grab_vs_delete",
         models::grab_delete::grab_vs_delete,
         &[
-            "set ok, get ok",
-            "set ok, get EINVAL",
-            "set EINVAL, get ok",
-            "set EINVAL, get EINVAL",
+            "set ok, get ok, getoverrun ok",
+            "set ok, get ok, getoverrun EINVAL",
+            "set ok, get EINVAL, getoverrun ok",
+            "set ok, get EINVAL, getoverrun EINVAL",
+            "set EINVAL, get ok, getoverrun ok",
+            "set EINVAL, get ok, getoverrun EINVAL",
+            "set EINVAL, get EINVAL, getoverrun ok",
+            "set EINVAL, get EINVAL, getoverrun EINVAL",
         ],
     );
 }
@@ -49,9 +53,13 @@ fn model_3_delete_vs_fire() {
         "3 delete_vs_fire",
         models::delete_fire::delete_vs_fire,
         &[
-            "fire lost to the delete",
-            "fired, consumer took it",
-            "fired, deleter took it after the delete",
+            "fired 0: consumer None, deleter None",
+            "fired 1: consumer Some(1), deleter None",
+            "fired 1: consumer None, deleter Some(1)",
+            "fired 2: consumer Some(2), deleter None",
+            "fired 2: consumer Some(1), deleter Some(1)",
+            "fired 2: consumer None, deleter Some(1)",
+            "fired 2: consumer Some(1), deleter None",
         ],
     );
 }
@@ -61,6 +69,6 @@ fn model_5_create_vs_growth() {
     explore_expecting(
         "5 create_vs_growth",
         models::create_growth::create_vs_growth,
-        &["a=8 b=9", "a=9 b=8"],
+        &["a=8 b=9", "a=9 b=8", "a=3 b=8", "a=8 b=3"],
     );
 }

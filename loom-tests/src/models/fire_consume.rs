@@ -40,14 +40,20 @@ pub fn fire_vs_consume() -> String {
             }
         })
     };
-    let consumer = on(&p, move |p| {
-        (0..2)
-            .filter_map(|_| poll_alrm(p))
-            .map(|info| expirations_in(&info, t))
-            .collect::<Vec<u64>>()
-    });
+    let consume = move |polls: usize| {
+        move |p: &itimer_kernel::Process| {
+            (0..polls)
+                .filter_map(|_| poll_alrm(p))
+                .map(|info| expirations_in(&info, t))
+                .collect::<Vec<u64>>()
+        }
+    };
+    let c1 = on(&p, consume(2));
+    let c2 = on(&p, consume(1));
     firer.join().unwrap();
-    let took = consumer.join().unwrap();
+    let mut took = c1.join().unwrap();
+    took.extend(c2.join().unwrap());
+    took.sort_unstable();
     let mut consumed: u64 = took.iter().sum();
 
     let fired: u64 = FIRES.iter().sum();

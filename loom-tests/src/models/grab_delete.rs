@@ -40,9 +40,12 @@ pub fn grab_vs_delete() -> String {
             p.timer_settime(t, Arm::Relative, ItimerSpec::one_shot(ONE_S))
         });
         let getter = on(&p, move |p| p.timer_gettime(t));
+        let reader = on(&p, move |p| p.timer_getoverrun(t));
         assert_eq!(p.timer_delete(t), Ok(()));
         let set = setter.join().unwrap();
         let got = getter.join().unwrap();
+        let over = reader.join().unwrap();
+        assert!(matches!(over, Ok(0) | Err(Errno::EINVAL)), "{over:?}");
 
         match set {
             Ok(old) => assert_eq!(old, ItimerSpec::disarm(), "first setting"),
@@ -66,6 +69,11 @@ pub fn grab_vs_delete() -> String {
         assert_eq!(p.stats().timers, 0);
         assert_eq!(clock.live(), 0);
         assert_eq!(quiet_timer(&p), t, "the slot is free again");
-        format!("set {}, get {}", label(&set), label(&got))
+        format!(
+            "set {}, get {}, getoverrun {}",
+            label(&set),
+            label(&got),
+            label(&over)
+        )
     }
 }
