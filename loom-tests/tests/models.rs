@@ -72,3 +72,12 @@ fn model_5_create_vs_growth() {
         &["a=8 b=9", "a=9 b=8", "a=3 b=8", "a=8 b=3"],
     );
 }
+
+#[test]
+fn model_4_port_close_vs_fire_and_get() {
+    explore_expecting(
+        "4 port_close_vs_fire_and_get",
+        models::port_close::close_vs_fire_and_get,
+        &["event 1", "event 2", "EBADF", "EBADFD"],
+    );
+}

@@ -12,3 +12,5 @@ pub mod delete_fire;
 pub mod fire_consume;
 /// Model 1: `timer_grab` (settime, gettime) against `timer_delete`.
 pub mod grab_delete;
+/// Model 4: port close against fire and against retrieval.
+pub mod port_close;
