@@ -478,6 +478,28 @@ impl Clocks {
         Ok(())
     }
 
+    /// Replaces the bound host (in a forked child: the new loop's).
+    pub(crate) fn rebind(&self, listener: Arc<dyn DeadlineListener>) {
+        *self.inner.link.lock() = Some(listener);
+    }
+
+    /// In a forked child, where only the calling thread exists: forgets a
+    /// runner token (and running callback) left by a thread that is gone.
+    /// False if the run lock itself was held at fork time.
+    pub(crate) fn clear_dead_runner_after_fork(&self) -> bool {
+        let me = crate::runner::ThreadKey::current();
+        match self.inner.run.try_lock() {
+            Some(mut run) => {
+                if run.runner.is_some_and(|r| r != me) {
+                    run.runner = None;
+                    run.current = None;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Unbinds the host.
     pub(crate) fn unbind(&self) {
         *self.inner.link.lock() = None;

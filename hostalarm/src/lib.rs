@@ -16,6 +16,7 @@
 
 pub mod alarm;
 pub mod clock;
+pub mod host;
 pub mod notify;
 pub mod runner;
 pub mod sim;
@@ -23,10 +24,13 @@ pub mod sorted_list;
 pub mod step;
 pub mod time;
 pub mod timer;
+pub mod timer_loop;
 pub mod timerlist;
 
 pub use clock::{Clock, ClockType, Clocks, ClocksConfig, NotifierId, WallStep};
+pub use host::Host;
 pub use sim::{SimConfig, SimError, SimHost};
 pub use step::LoopStats;
 pub use time::{Scale, TimeSource};
 pub use timer::{Timer, TimerHandle};
+pub use timer_loop::{LoopError, TimerLoop};

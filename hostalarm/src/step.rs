@@ -1,5 +1,5 @@
 //! One pass of the host: consume, run, re-arm. Shared, unchanged, by the
-//! real timer loop (`crate::timer_loop`) and the simulated host
+//! real timer loop ([`crate::timer_loop`]) and the simulated host
 //! ([`crate::sim`]), so the simulation exercises the real re-arm logic.
 //!
 //! Models `host_alarm_handler` + `qemu_run_all_timers` +
@@ -33,9 +33,10 @@
 //! `wall_clock_stepped` hint from the backend (timerfd cancel-on-set) only
 //! makes the check happen promptly; the comparison decides.
 //!
-//! No lock is held across a pass: the runner token (see
-//! [`crate::runner`]) is held while timers and notifiers run; the
-//! backend is owned by the caller.
+//! No lock is held while timers and notifiers run: the pass reaches the
+//! backend through `BackendAccess`, which for the real loop locks the
+//! backend slot around each call only, and it holds the runner token (see
+//! [`crate::runner`]) while callbacks run.
 
 use nix::errno::Errno;
 
@@ -63,6 +64,8 @@ pub struct LoopStats {
     pub rearm_calls: u64,
     /// Re-arm calls that failed.
     pub rearm_errors: u64,
+    /// `consume` calls that failed.
+    pub consume_errors: u64,
     /// Timer callbacks run.
     pub timers_run: u64,
     /// Wall-clock steps detected (each fired the HOST reset notifiers).
@@ -79,6 +82,7 @@ pub(crate) struct StatCounters {
     spurious_wakeups: AtomicU64,
     rearm_calls: AtomicU64,
     rearm_errors: AtomicU64,
+    consume_errors: AtomicU64,
     timers_run: AtomicU64,
     wall_steps: AtomicU64,
 }
@@ -97,9 +101,22 @@ impl StatCounters {
             spurious_wakeups: r(&self.spurious_wakeups),
             rearm_calls: r(&self.rearm_calls),
             rearm_errors: r(&self.rearm_errors),
+            consume_errors: r(&self.consume_errors),
             timers_run: r(&self.timers_run),
             wall_steps: r(&self.wall_steps),
         }
+    }
+}
+
+/// How a pass reaches the alarm backend: for the duration of one call.
+pub(crate) trait BackendAccess {
+    /// Calls `f` with the backend.
+    fn with<R>(&mut self, f: impl FnOnce(&mut dyn AlarmBackend) -> R) -> R;
+}
+
+impl<T: AlarmBackend> BackendAccess for T {
+    fn with<R>(&mut self, f: impl FnOnce(&mut dyn AlarmBackend) -> R) -> R {
+        f(self)
     }
 }
 
@@ -166,19 +183,21 @@ impl LoopCore {
     /// `consume`; `EDEADLK` if called from a timer callback (the runner
     /// token is held by this thread); a failed `rearm` (counted; the next
     /// pass retries).
-    pub(crate) fn pass<W: Waker>(
+    pub(crate) fn pass<W: Waker, B: BackendAccess>(
         &mut self,
-        backend: &mut dyn AlarmBackend,
+        backend: &mut B,
         cause: WakeCause,
         notifier: &Notifier<W>,
     ) -> Result<Wakeup, Errno> {
         notifier.begin_run();
+        let stats = &*self.stats;
         let wake = if cause.alarm {
-            backend.consume()?
+            backend
+                .with(|b| b.consume())
+                .inspect_err(|_| bump(&stats.consume_errors, 1))?
         } else {
             Wakeup::default()
         };
-        let stats = &*self.stats;
         if cause.alarm || cause.notify {
             bump(&stats.wakeups, 1);
         }
@@ -210,15 +229,14 @@ impl LoopCore {
         notifier.begin_compute();
         let earliest = self.clocks.earliest_host_deadline();
         notifier.publish(earliest);
-        let floor = self
-            .clocks
-            .source()
-            .monotonic_ns()
-            .saturating_add(i64::try_from(backend.min_rearm_ns()).unwrap_or(i64::MAX));
+        let floor =
+            self.clocks.source().monotonic_ns().saturating_add(
+                i64::try_from(backend.with(|b| b.min_rearm_ns())).unwrap_or(i64::MAX),
+            );
         let target = earliest.map(|d| MonoNs(d.max(floor).max(0) as u64));
         if target != self.armed {
             bump(&stats.rearm_calls, 1);
-            if let Err(e) = backend.rearm(target) {
+            if let Err(e) = backend.with(|b| b.rearm(target)) {
                 bump(&stats.rearm_errors, 1);
                 self.armed = None;
                 return Err(e);

@@ -1,0 +1,493 @@
+//! The real timer loop: one thread that waits on the alarm backend and an
+//! eventfd, and runs the shared pass ([`crate::step`]).
+//!
+//! Models the `main_loop_wait` / `host_alarm_handler` pairing of QEMU's
+//! `vl.c` and `qemu-timer.c`, with the alarm in its own thread, and
+//! `init_timer_alarm` / `quit_timers` / the fork handling QEMU's timer
+//! code gained later.
+//!
+//! # The loop thread
+//!
+//! ```text
+//!   start backends in precedence order (on this thread) ─ report ─▶ caller
+//!   loop {
+//!       pass(cause)                  consume → run timers → re-arm if changed
+//!       poll(alarm fd, eventfd)      no timeout (1 ms after a failed pass)
+//!       cause = which fds were readable; drain the eventfd
+//!   } until shutdown
+//!   stop the backend (on this thread)
+//! ```
+//!
+//! Every backend call (`start`, `rearm`, `consume`, `stop`) happens on the
+//! loop thread, which is also the thread that polls: the `dynticks` backend
+//! directs its signal at the thread that started it. Callbacks run on the
+//! loop thread.
+//!
+//! A thread arming a timer earlier than the armed deadline kicks the
+//! eventfd through the notify handshake ([`crate::notify`]); the eventfd
+//! counter is the sticky waker the handshake requires.
+//!
+//! # Locks
+//!
+//! * `LoopShared::backend` guards the started backend. Only the loop thread
+//!   takes it, around each single backend call (never while polling or
+//!   while callbacks run), so a forked child can take the backend over
+//!   (`try_lock`).
+//! * `EventFdWaker::fd` guards the eventfd so a forked child can close its
+//!   copy. Leaf lock, held across one non-blocking `write`/`read`.
+//! * `Rendezvous::slot`: the start report. Leaf lock.
+//!
+//! None of them is held together with a clock lock.
+//!
+//! # Fork
+//!
+//! After `fork` only the forking thread exists in the child. The loop's
+//! thread, its eventfd (shared with the parent's) and its backend's host
+//! timer (a timerfd is shared with the parent) must all be replaced:
+//! [`TimerLoop::reinit_after_fork`] closes the child's copy of the eventfd,
+//! hands the old backend to a new loop thread, which calls
+//! [`AlarmBackend::reinit_after_fork`] (stop, start) there, and rebinds the
+//! clocks to the new notifier. As with any fork of a threaded process, fork
+//! while the loop is idle: a callback running at fork time is lost in the
+//! child (its runner token is cleared), and a lock held at fork time stays
+//! held ([`LoopError::ForkBusy`] when that lock is the backend slot).
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::unistd::{Pid, getpid};
+
+use itimer_kernel::sync::atomic::{AtomicBool, Ordering};
+use itimer_kernel::sync::thread::{self, JoinHandle};
+use itimer_kernel::sync::{Arc, Condvar, Mutex};
+
+use crate::alarm::{AlarmBackend, AllFailed, Precedence, StartError, candidates};
+use crate::clock::Clocks;
+use crate::notify::{Notifier, Waker};
+use crate::runner::ThreadKey;
+use crate::step::{BackendAccess, LoopCore, LoopStats, StatCounters, WakeCause};
+
+/// Poll timeout after a failed pass (a failed `rearm` leaves the host timer
+/// in an unknown state, so the loop retries on its own), ms.
+pub const RETRY_AFTER_ERROR_MS: u16 = 1;
+
+/// The eventfd behind the notify handshake: a sticky waker (its counter
+/// stays readable until drained).
+#[derive(Debug)]
+pub struct EventFdWaker {
+    /// `None` once closed in a forked child. Leaf lock.
+    fd: Mutex<Option<EventFd>>,
+}
+
+impl EventFdWaker {
+    /// A non-blocking, close-on-exec eventfd.
+    pub fn new() -> Result<Self, Errno> {
+        let fd = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
+        Ok(EventFdWaker {
+            fd: Mutex::new(Some(fd)),
+        })
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        self.fd.lock().as_ref().map(|f| f.as_fd().as_raw_fd())
+    }
+
+    /// Resets the counter (non-blocking; nothing to read is fine).
+    fn drain(&self) {
+        if let Some(fd) = &*self.fd.lock() {
+            // EAGAIN: a stray readiness already drained. Nothing else can
+            // fail on an eventfd read of 8 bytes.
+            let _ = fd.read();
+        }
+    }
+
+    /// Closes the child's copy after fork. False if the lock was held at
+    /// fork time (the descriptor then leaks; it is never used again).
+    fn close_after_fork(&self) -> bool {
+        match self.fd.try_lock() {
+            Some(mut g) => {
+                g.take();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Waker for EventFdWaker {
+    fn wake(&self) {
+        if let Some(fd) = &*self.fd.lock() {
+            // EAGAIN only if the counter would overflow 2^64-2: it is
+            // readable then anyway, which is all a kick needs.
+            let _ = fd.write(1);
+        }
+    }
+}
+
+/// Why the loop could not start (or restart after fork).
+#[derive(Debug)]
+pub enum LoopError {
+    /// No backend started; every backend's reason, in precedence order.
+    AllFailed(AllFailed),
+    /// The clocks are bound to another host already.
+    AlreadyBound,
+    /// Creating the eventfd or the thread failed.
+    Host(Errno),
+    /// After fork: the old loop held its backend slot at fork time.
+    ForkBusy,
+    /// `reinit_after_fork` called in the process that started the loop.
+    NotForked,
+    /// The loop thread ended without reporting (it panicked).
+    ThreadDied,
+}
+
+impl fmt::Display for LoopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoopError::AllFailed(e) => write!(f, "{e}"),
+            LoopError::AlreadyBound => write!(f, "these clocks already have a host"),
+            LoopError::Host(e) => write!(f, "timer loop: host call failed: {e}"),
+            LoopError::ForkBusy => {
+                write!(f, "fork happened while the timer loop held its backend")
+            }
+            LoopError::NotForked => write!(f, "reinit_after_fork called in the parent"),
+            LoopError::ThreadDied => write!(f, "the timer loop thread died while starting"),
+        }
+    }
+}
+
+impl std::error::Error for LoopError {}
+
+/// A one-shot report from the loop thread to the caller.
+struct Rendezvous {
+    slot: Mutex<Option<Result<&'static str, LoopError>>>,
+    cv: Condvar,
+}
+
+impl Rendezvous {
+    fn put(&self, r: Result<&'static str, LoopError>) {
+        let mut g = self.slot.lock();
+        if g.is_none() {
+            *g = Some(r);
+        }
+        drop(g);
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) -> Result<&'static str, LoopError> {
+        let mut g = self.slot.lock();
+        loop {
+            if let Some(r) = g.take() {
+                return r;
+            }
+            g = self.cv.wait(g);
+        }
+    }
+}
+
+/// Reports `ThreadDied` if the thread unwinds before reporting.
+struct ReportGuard(Arc<Rendezvous>);
+
+impl Drop for ReportGuard {
+    fn drop(&mut self) {
+        self.0.put(Err(LoopError::ThreadDied));
+    }
+}
+
+type BackendSlot = Mutex<Option<Box<dyn AlarmBackend>>>;
+
+/// State shared by the loop thread and its owner.
+struct LoopShared {
+    notifier: Arc<Notifier<EventFdWaker>>,
+    stats: Arc<StatCounters>,
+    /// Set by the owner to end the loop.
+    shutdown: AtomicBool,
+    /// The started backend. See the module documentation.
+    backend: BackendSlot,
+    /// The loop thread, for refusing a join from itself.
+    thread_key: Mutex<Option<ThreadKey>>,
+}
+
+impl LoopShared {
+    fn new() -> Result<Arc<LoopShared>, LoopError> {
+        Ok(Arc::new(LoopShared {
+            notifier: Arc::new(Notifier::new(EventFdWaker::new().map_err(LoopError::Host)?)),
+            stats: Arc::new(StatCounters::default()),
+            shutdown: AtomicBool::new(false),
+            backend: Mutex::new(None),
+            thread_key: Mutex::new(None),
+        }))
+    }
+}
+
+/// The pass's access to the backend: the slot, locked per call.
+struct SlotAccess<'a>(&'a BackendSlot);
+
+impl BackendAccess for SlotAccess<'_> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut dyn AlarmBackend) -> R) -> R {
+        let mut g = self.0.lock();
+        let b = g
+            .as_mut()
+            .expect("the loop thread's backend slot is filled while it runs");
+        f(&mut **b)
+    }
+}
+
+/// How the loop thread gets its backend.
+enum Startup {
+    /// Try these, in order, with `start`.
+    Fresh(Vec<Box<dyn AlarmBackend>>),
+    /// Restart this one in a forked child with `reinit_after_fork`.
+    AfterFork(Box<dyn AlarmBackend>),
+}
+
+fn start_backend(startup: Startup) -> Result<Box<dyn AlarmBackend>, LoopError> {
+    let mut errors = Vec::new();
+    let candidates = match startup {
+        Startup::Fresh(c) => c,
+        Startup::AfterFork(mut b) => {
+            return match b.reinit_after_fork() {
+                Ok(()) => Ok(b),
+                Err(e) => Err(LoopError::AllFailed(AllFailed { errors: vec![e] })),
+            };
+        }
+    };
+    for mut b in candidates {
+        match b.start() {
+            Ok(()) if b.wait_fd().is_some() => return Ok(b),
+            Ok(()) => {
+                b.stop();
+                errors.push(StartError {
+                    backend: b.name(),
+                    errno: None,
+                    reason: "it has no fd to wait on; only the simulated host drives it".into(),
+                });
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(LoopError::AllFailed(AllFailed { errors }))
+}
+
+fn loop_thread(shared: Arc<LoopShared>, clocks: Clocks, startup: Startup, report: Arc<Rendezvous>) {
+    let guard = ReportGuard(report.clone());
+    *shared.thread_key.lock() = Some(ThreadKey::current());
+    match start_backend(startup) {
+        Ok(b) => {
+            let name = b.name();
+            *shared.backend.lock() = Some(b);
+            report.put(Ok(name));
+        }
+        Err(e) => {
+            report.put(Err(e));
+            return;
+        }
+    }
+    drop(guard);
+
+    let notifier = &*shared.notifier;
+    let mut core = LoopCore::new(clocks, shared.stats.clone());
+    let mut cause = WakeCause::default();
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        let failed = core
+            .pass(&mut SlotAccess(&shared.backend), cause, notifier)
+            .is_err();
+        cause = WakeCause::default();
+        if shared.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        let alarm_fd = SlotAccess(&shared.backend).with(|b| b.wait_fd().map(|f| f.as_raw_fd()));
+        let (Some(alarm_fd), Some(event_fd)) = (alarm_fd, notifier.waker().raw_fd()) else {
+            break;
+        };
+        // SAFETY: both descriptors stay open while this thread polls: the
+        // backend's fd is closed only by `stop`, which only this thread
+        // calls, after the loop; the eventfd is closed only in a forked
+        // child, where this thread does not exist.
+        let (alarm, event) = unsafe {
+            (
+                BorrowedFd::borrow_raw(alarm_fd),
+                BorrowedFd::borrow_raw(event_fd),
+            )
+        };
+        let mut fds = [
+            PollFd::new(alarm, PollFlags::POLLIN),
+            PollFd::new(event, PollFlags::POLLIN),
+        ];
+        let timeout = if failed {
+            PollTimeout::from(RETRY_AFTER_ERROR_MS)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(_) => {
+                let ready = |f: &PollFd| {
+                    f.revents().is_some_and(|r| {
+                        r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+                    })
+                };
+                cause.alarm = ready(&fds[0]);
+                cause.notify = ready(&fds[1]);
+                if cause.notify {
+                    notifier.waker().drain();
+                }
+            }
+            // A signal (the `unix` backend's SIGALRM) interrupted the wait:
+            // its eventfd is readable on the next poll.
+            Err(Errno::EINTR) => {}
+            Err(_) => {}
+        }
+    }
+    let backend = shared.backend.lock().take();
+    if let Some(mut b) = backend {
+        b.stop();
+    }
+}
+
+/// The real host's timer loop. Dropping it stops the backend and joins the
+/// thread.
+pub struct TimerLoop {
+    clocks: Clocks,
+    shared: Arc<LoopShared>,
+    thread: Option<JoinHandle<()>>,
+    backend_name: &'static str,
+    /// The process that started the loop.
+    pid: Pid,
+}
+
+impl fmt::Debug for TimerLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerLoop")
+            .field("backend", &self.backend_name)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TimerLoop {
+    /// Starts the loop for `clocks`, trying the backends of `precedence` in
+    /// order on the loop thread (QEMU's `init_timer_alarm`).
+    pub fn start(clocks: &Clocks, precedence: &Precedence) -> Result<TimerLoop, LoopError> {
+        TimerLoop::start_with(clocks, candidates(precedence))
+    }
+
+    /// Starts the loop with these (unstarted) backends as candidates, tried
+    /// in order on the loop thread. A backend without a wait fd (the `sim`
+    /// one) is refused.
+    pub fn start_with(
+        clocks: &Clocks,
+        candidates: Vec<Box<dyn AlarmBackend>>,
+    ) -> Result<TimerLoop, LoopError> {
+        let shared = LoopShared::new()?;
+        clocks
+            .bind(shared.notifier.clone())
+            .map_err(|_| LoopError::AlreadyBound)?;
+        match spawn(&shared, clocks, Startup::Fresh(candidates)) {
+            Ok((thread, backend_name)) => Ok(TimerLoop {
+                clocks: clocks.clone(),
+                shared,
+                thread: Some(thread),
+                backend_name,
+                pid: getpid(),
+            }),
+            Err(e) => {
+                clocks.unbind();
+                Err(e)
+            }
+        }
+    }
+
+    /// The clocks this loop drives.
+    pub fn clocks(&self) -> &Clocks {
+        &self.clocks
+    }
+
+    /// The name of the backend that started.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend_name
+    }
+
+    /// A snapshot of the loop's counters.
+    pub fn stats(&self) -> LoopStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Kicks received from arming threads.
+    pub fn kicks(&self) -> u64 {
+        self.shared.notifier.kicks()
+    }
+
+    /// In a forked child: replaces the loop thread, the eventfd and the
+    /// backend's host timer (see the module documentation). The clocks and
+    /// their timers carry over. Statistics restart from zero.
+    pub fn reinit_after_fork(&mut self) -> Result<(), LoopError> {
+        if getpid() == self.pid {
+            return Err(LoopError::NotForked);
+        }
+        // The thread does not exist here: its handle must be neither joined
+        // nor detached.
+        if let Some(t) = self.thread.take() {
+            std::mem::forget(t);
+        }
+        if !self.clocks.clear_dead_runner_after_fork() {
+            return Err(LoopError::ForkBusy);
+        }
+        let old = &self.shared;
+        let backend = old
+            .backend
+            .try_lock()
+            .ok_or(LoopError::ForkBusy)?
+            .take()
+            .ok_or(LoopError::ForkBusy)?;
+        old.notifier.waker().close_after_fork();
+        let shared = LoopShared::new()?;
+        self.clocks.rebind(shared.notifier.clone());
+        let (thread, name) = spawn(&shared, &self.clocks, Startup::AfterFork(backend))?;
+        self.shared = shared;
+        self.thread = Some(thread);
+        self.backend_name = name;
+        self.pid = getpid();
+        Ok(())
+    }
+}
+
+fn spawn(
+    shared: &Arc<LoopShared>,
+    clocks: &Clocks,
+    startup: Startup,
+) -> Result<(JoinHandle<()>, &'static str), LoopError> {
+    let report = Arc::new(Rendezvous {
+        slot: Mutex::new(None),
+        cv: Condvar::new(),
+    });
+    let (s, c, r) = (shared.clone(), clocks.clone(), report.clone());
+    let thread = thread::spawn_named("itimer-loop", move || loop_thread(s, c, startup, r))
+        .map_err(|e| LoopError::Host(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN))))?;
+    match report.wait() {
+        Ok(name) => Ok((thread, name)),
+        Err(e) => {
+            let _ = thread.join();
+            Err(e)
+        }
+    }
+}
+
+impl Drop for TimerLoop {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.shared.notifier.waker().wake();
+        let on_loop_thread = *self.shared.thread_key.lock() == Some(ThreadKey::current());
+        if let Some(t) = self.thread.take() {
+            if on_loop_thread {
+                // Dropped from a callback: the thread ends after it returns.
+                drop(t);
+            } else {
+                let _ = t.join();
+            }
+        }
+        self.clocks.unbind();
+    }
+}
