@@ -10,7 +10,8 @@
         loom_broken = "drain",
         loom_broken = "growth",
         loom_broken = "fire",
-        loom_broken = "detach"
+        loom_broken = "detach",
+        loom_broken = "waker"
     )
 ))]
 
@@ -21,7 +22,14 @@ use itimer_loom_tests::models;
 /// Runs `model` expecting a failure whose message contains one of `why`.
 #[allow(dead_code)]
 fn must_fail(name: &str, model: fn() -> String, why: &[&str]) {
+    // The failure is the point: say so instead of printing a backtrace.
+    // (One test per binary runs under a given variant, so the process-wide
+    // hook is ours alone.)
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("expected failure of a model on a broken kernel: {info}");
+    }));
     let (msg, e) = explore_expecting_panic(name, model);
+    let _ = std::panic::take_hook();
     assert!(
         why.iter().any(|w| msg.contains(w)),
         "model {name} failed after {} interleavings, but not for the expected reason: {msg}",
@@ -76,5 +84,18 @@ fn broken_growth_is_caught_by_model_5() {
         "5 create_vs_growth [broken: growth]",
         models::create_growth::create_vs_growth,
         &["distinct ids", "handed out twice"],
+    );
+}
+
+/// The model's own waker made non-sticky (a bare condvar notify instead of
+/// an eventfd counter): a kick that lands while the sleeper is computing
+/// is lost, and the sleeper sleeps past an earlier deadline.
+#[cfg(loom_broken = "waker")]
+#[test]
+fn broken_waker_is_caught_by_model_6() {
+    must_fail(
+        "6 notify_vs_arm [broken: waker]",
+        models::notify::notify_vs_arm,
+        &["lost wakeup"],
     );
 }

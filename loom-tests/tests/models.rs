@@ -8,7 +8,8 @@
         loom_broken = "drain",
         loom_broken = "growth",
         loom_broken = "fire",
-        loom_broken = "detach"
+        loom_broken = "detach",
+        loom_broken = "waker"
     ))
 ))]
 
@@ -79,5 +80,19 @@ fn model_4_port_close_vs_fire_and_get() {
         "4 port_close_vs_fire_and_get",
         models::port_close::close_vs_fire_and_get,
         &["event 1", "event 2", "EBADF", "EBADFD"],
+    );
+}
+
+#[test]
+fn model_6_notify_vs_arm() {
+    explore_expecting(
+        "6 notify_vs_arm",
+        models::notify::notify_vs_arm,
+        &[
+            "1 rounds, 0 kicks",
+            "2 rounds, 1 kicks",
+            "2 rounds, 2 kicks",
+            "3 rounds, 2 kicks",
+        ],
     );
 }

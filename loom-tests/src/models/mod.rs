@@ -12,5 +12,7 @@ pub mod delete_fire;
 pub mod fire_consume;
 /// Model 1: `timer_grab` (settime, gettime) against `timer_delete`.
 pub mod grab_delete;
+/// Model 6: the timer loop's notify handshake against arming threads.
+pub mod notify;
 /// Model 4: port close against fire and against retrieval.
 pub mod port_close;
