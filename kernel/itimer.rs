@@ -396,12 +396,15 @@ pub(crate) fn timer_exit(p: &ProcShared) {
 /// The last step of a delete, after the backend has let go: the
 /// notification is detached (a queued signal entry is orphaned: still
 /// delivered, with no overrun update; an idle one is freed; a port event
-/// is removed from its port, which releases its slot).
+/// is removed from its port, which releases its slot; a SIGEV_THREAD
+/// callback is unregistered and, unless this runs on the notification
+/// thread, waited for).
 pub(crate) fn timer_detach_notification(p: &ProcShared, it: &Itimer) {
     if let Some(key) = it.core.sigq_key {
         p.p_lock.lock().sig.release_timer_entry(key);
     }
     detach_port(&it.core);
+    crate::notify_thread::timer_forget(p, it.id() as i32);
 }
 
 /// Dissociates a port timer from its port (delete, or an undone create).

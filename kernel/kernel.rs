@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use crate::backend::ClockRegistry;
 use crate::port::{PORT_MAX_DEFAULT, PORT_MAX_EVENTS_DEFAULT, PortTable};
 use crate::process::{Credentials, Pid, Process};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
 use crate::typed::PortId;
 
@@ -67,6 +68,8 @@ pub(crate) struct KernelShared {
     procs: Mutex<ProcTable>,
     /// Open event ports; its own lock, a leaf.
     pub ports: PortTable,
+    /// Service threads whose bodies are running (see [`crate::service`]).
+    pub service_threads: AtomicUsize,
 }
 
 impl KernelShared {
@@ -96,6 +99,7 @@ impl Kernel {
                     live: BTreeSet::new(),
                 }),
                 ports: PortTable::new(),
+                service_threads: AtomicUsize::new(0),
             }),
         }
     }
@@ -125,6 +129,14 @@ impl Kernel {
     /// The clock registry.
     pub fn registry(&self) -> &ClockRegistry {
         &self.shared.registry
+    }
+
+    /// Service threads (SIGEV_THREAD notification and signal delivery
+    /// threads, all processes) whose bodies are still running. Zero once
+    /// every process has exited and every exit that ran on a service
+    /// thread has let that thread return.
+    pub fn service_threads(&self) -> usize {
+        self.shared.service_threads.load(Ordering::SeqCst)
     }
 
     /// Open event ports (libc's private ones included) and their owners,

@@ -598,15 +598,20 @@ pub(crate) fn port_close(p: &ProcShared, id: i32, caller: Caller) -> Result<(), 
     Ok(())
 }
 
-/// Process exit: closes every port `p` owns, then wakes every other port's
-/// waiters so that `p`'s own waiters there notice the exit. Call after
-/// setting `p.exiting`.
-pub(crate) fn port_exit(p: &ProcShared) {
-    for port in p.kernel.ports.remove_owned(p.pid) {
-        Port::close(&port);
-    }
+/// Process exit, first step (after setting `p.exiting`): wakes every
+/// port's waiters, so that `p`'s own waiters notice the exit (`EINTR`)
+/// wherever they wait.
+pub(crate) fn port_exit_wake(p: &ProcShared) {
     for port in p.kernel.ports.all() {
         port.wake_all();
+    }
+}
+
+/// Process exit, after `timer_exit`: closes every port `p` owns (other
+/// processes' timers on them are detached, their waiters get `EBADFD`).
+pub(crate) fn port_exit_close(p: &ProcShared) {
+    for port in p.kernel.ports.remove_owned(p.pid) {
+        Port::close(&port);
     }
 }
 

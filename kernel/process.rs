@@ -15,19 +15,25 @@
 //!
 //! # Exit
 //!
-//! [`Process::exit`] (also run when the last [`Process`] handle drops) marks
-//! the process exited (`exited` under `p_lock`, and the `exiting` flag that
-//! port waiters read under a port's queue lock), wakes every waiter (they
-//! return `EINTR`), runs `timer_exit` (every timer deleted through the
-//! normal delete path), closes the ports it owns (other processes' timers
-//! on them are detached), discards the signal queue and removes the process
-//! from the kernel. Syscalls on an exited process return `ESRCH`.
+//! [`Process::exit`] (also run when the process's own [`Process`] handle
+//! drops) marks the process exited (`exited` under `p_lock`, and the
+//! `exiting` flag that port waiters read under a port's queue lock), stops
+//! the SIGEV_THREAD service from starting callbacks, wakes every waiter
+//! (signal and port waiters return `EINTR`), runs `timer_exit` (every timer
+//! deleted through the normal delete path), closes the ports it owns
+//! (other processes' timers on them are detached), joins its service
+//! threads, discards the signal queue and removes the process from the
+//! kernel. Syscalls on an exited process return `ESRCH`.
+//!
+//! The handle a service thread gives to callbacks and handlers
+//! ([`Process::service_view`]) does not exit the process when dropped.
 
 use std::collections::BTreeSet;
 
 use nix::errno::Errno;
 
 use crate::kernel::KernelShared;
+use crate::notify_thread::NotifyService;
 use crate::sigqueue::SigState;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -103,6 +109,9 @@ pub(crate) struct ProcShared {
     /// twin of `ProcState::exited`, for waiters that hold a port queue lock
     /// (which comes after `p_lock` in the lock order).
     pub exiting: AtomicBool,
+    /// libc's SIGEV_THREAD service (its own lock, before every kernel
+    /// lock).
+    pub notify: NotifyService,
 }
 
 impl std::fmt::Debug for ProcShared {
@@ -155,10 +164,14 @@ pub struct TimerStatus {
 
 /// A handle to a running process. Syscalls are methods on it (the typed
 /// layer directly, the raw layer through [`Process::raw`]). Dropping the
-/// handle exits the process.
+/// handle [`Kernel::spawn_process`](crate::Kernel::spawn_process) returned
+/// exits the process; dropping the view a callback or handler is given
+/// does not.
 #[derive(Debug)]
 pub struct Process {
     pub(crate) shared: Arc<ProcShared>,
+    /// Whether dropping this handle exits the process.
+    exits_on_drop: bool,
 }
 
 impl Process {
@@ -181,7 +194,18 @@ impl Process {
                 p_lock: Mutex::new(state),
                 p_sigcv: Condvar::new(),
                 exiting: AtomicBool::new(false),
+                notify: NotifyService::default(),
             }),
+            exits_on_drop: true,
+        }
+    }
+
+    /// A handle to the same process that does not exit it when dropped:
+    /// what service threads hand to callbacks and signal handlers.
+    pub(crate) fn service_view(shared: Arc<ProcShared>) -> Process {
+        Process {
+            shared,
+            exits_on_drop: false,
         }
     }
 
@@ -260,8 +284,12 @@ impl Process {
             self.shared.exiting.store(true, Ordering::SeqCst);
             self.shared.p_sigcv.notify_all();
         }
-        crate::itimer::timer_exit(&self.shared);
-        crate::port::port_exit(&self.shared);
+        let p = &self.shared;
+        crate::notify_thread::notify_stop(p);
+        crate::port::port_exit_wake(p);
+        crate::itimer::timer_exit(p);
+        crate::port::port_exit_close(p);
+        crate::notify_thread::notify_exit(p);
         {
             let mut st = self.shared.p_lock.lock();
             st.sig.discard_all();
@@ -277,6 +305,8 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        self.exit();
+        if self.exits_on_drop {
+            self.exit();
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::abi::{
     self, Itimerspec, PORT_ALERT_SET, PORT_ALERT_UPDATE, PortEvent, PortNotify, SIGEV_NONE,
     SIGEV_PORT, SIGEV_SIGNAL, Sigevent, Siginfo, TIMER_ABSTIME, Timespec,
 };
+use crate::notify_thread::ThreadCallback;
 use crate::process::{LwpId, Process};
 use crate::raw::{SIG_DFL, SIG_IGN};
 use crate::sigqueue::{Disposition, SigSet};
@@ -64,7 +65,10 @@ pub struct PortEvents {
 }
 
 /// How a timer notifies its expirations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Not `Copy`: [`SigEvent::Thread`] holds a callback. Two `Thread` events
+/// are equal when they hold the same closure and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigEvent {
     /// No notification; the timer can still be read.
     None,
@@ -82,12 +86,33 @@ pub enum SigEvent {
         /// Reported as `portev_user`.
         user: u64,
     },
+    /// Run `callback` on the process's notification thread for each
+    /// notification (`SIGEV_THREAD`; see [`crate::notify_thread`]).
+    Thread {
+        /// The function to run.
+        callback: ThreadCallback,
+        /// Passed to it as [`ThreadNotify::value`](crate::notify_thread::ThreadNotify::value).
+        value: u64,
+    },
 }
 
 impl SigEvent {
-    /// The raw sigevent.
-    pub fn to_raw(self) -> Sigevent {
-        match self {
+    /// A [`SigEvent::Thread`] running `f`.
+    pub fn thread(
+        value: u64,
+        f: impl Fn(&Process, crate::notify_thread::ThreadNotify) + Send + Sync + 'static,
+    ) -> SigEvent {
+        SigEvent::Thread {
+            callback: ThreadCallback::new(f),
+            value,
+        }
+    }
+
+    /// The raw sigevent; `None` for [`SigEvent::Thread`], whose raw form
+    /// names the process's private notification port, which only the
+    /// typed `timer_create` (the model's libc) can set up.
+    pub fn to_raw(&self) -> Option<Sigevent> {
+        Some(match *self {
             SigEvent::None => Sigevent {
                 sigev_notify: SIGEV_NONE,
                 ..Sigevent::default()
@@ -106,7 +131,8 @@ impl SigEvent {
                 },
                 ..Sigevent::default()
             },
-        }
+            SigEvent::Thread { .. } => return None,
+        })
     }
 }
 
@@ -187,9 +213,13 @@ pub fn timespec_to_duration(ts: &Timespec) -> Duration {
 
 impl Process {
     /// `timer_create`; `None` gives the clock's default (SIGALRM with the
-    /// timer id as value).
+    /// timer id as value). [`SigEvent::Thread`] goes through the model's
+    /// libc ([`crate::notify_thread`]).
     pub fn timer_create(&self, clock: ClockId, ev: Option<SigEvent>) -> Result<TimerId, Errno> {
-        let raw = ev.map(SigEvent::to_raw);
+        if let Some(SigEvent::Thread { callback, value }) = ev {
+            return crate::notify_thread::timer_create(self, clock.0, callback, value).map(TimerId);
+        }
+        let raw = ev.as_ref().and_then(SigEvent::to_raw);
         self.raw().timer_create(clock.0, raw.as_ref()).map(TimerId)
     }
 

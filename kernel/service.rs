@@ -1,0 +1,87 @@
+//! Service threads: the threads the kernel itself spawns for a process
+//! (the SIGEV_THREAD notification thread, [`crate::notify_thread`]; the
+//! signal delivery thread, [`crate::delivery`]).
+//!
+//! Each comes from [`crate::sync::thread`] (so loom can model it), is
+//! counted in the kernel's live service-thread count while its body runs
+//! (see [`crate::Kernel::service_threads`]; the count drops even if the
+//! body panics), and is ended by its process's exit: the exit makes the
+//! body return, then joins it ([`ServiceThread::finish`]). A service thread
+//! runs user code (callbacks, handlers) that may itself call `exit`; a
+//! thread cannot join itself, so when `finish` runs on the thread it would
+//! join, it detaches it instead: the body returns as soon as the user code
+//! does, and the count shows when it has.
+//!
+//! [`ServiceThread::is_current`] recognises the thread without naming a
+//! thread-id type (only `sync.rs` may name loom's): it keeps a closure
+//! comparing the current thread's id with the one recorded at spawn.
+
+use nix::errno::Errno;
+
+use crate::kernel::KernelShared;
+use crate::sync::atomic::Ordering;
+use crate::sync::thread::{self, JoinHandle};
+
+/// Decrements the live count when the body ends, panicking or not.
+struct Alive<'a>(&'a KernelShared);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.service_threads.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A spawned service thread; see the module docs.
+pub(crate) struct ServiceThread {
+    handle: JoinHandle<()>,
+    is_current: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for ServiceThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceThread(..)")
+    }
+}
+
+impl ServiceThread {
+    /// Spawns `body` as service thread `name` of `kernel`. `EAGAIN` if the
+    /// host cannot make a thread.
+    pub fn spawn(
+        kernel: &crate::sync::Arc<KernelShared>,
+        name: &str,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Result<ServiceThread, Errno> {
+        kernel.service_threads.fetch_add(1, Ordering::SeqCst);
+        let k = kernel.clone();
+        let spawned = thread::spawn_named(name, move || {
+            let _alive = Alive(&k);
+            body();
+        });
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(_) => {
+                kernel.service_threads.fetch_sub(1, Ordering::SeqCst);
+                return Err(Errno::EAGAIN);
+            }
+        };
+        let id = handle.thread().id();
+        Ok(ServiceThread {
+            handle,
+            is_current: Box::new(move || thread::current().id() == id),
+        })
+    }
+
+    /// Whether the calling thread is this service thread.
+    pub fn is_current(&self) -> bool {
+        (self.is_current)()
+    }
+
+    /// Waits for the body to return (the caller has made sure it will),
+    /// or detaches the thread when called on it (see the module docs).
+    pub fn finish(self) {
+        if !self.is_current() {
+            // A body that panicked has already reported it; nothing to add.
+            let _ = self.handle.join();
+        }
+    }
+}
