@@ -16,7 +16,7 @@
 //! * [`ItState`], under `it_mutex`: `pending` (expirations since the
 //!   notification now outstanding was queued, that one included; 0 when no
 //!   notification is outstanding), `overrun` (latched at consumption), the
-//!   `IT_*` flags, the LWP binding, and for a port timer its [`PortLink`]
+//!   `IT_*` flags, the LWP binding, and for a port timer its `PortLink`
 //!   (illumos `it_portev`), cleared when the port closes.
 //!
 //! # Accounting (the invariant every test and loom model checks)
@@ -28,7 +28,7 @@
 //! the timer's cached port event (no allocation on either path).
 //! Consumption latches `overrun = pending - 1` (clamped to
 //! `DELAYTIMER_MAX`) and clears `pending`; a port retrieval
-//! ([`timer_port_callback`]) also reports `pending` as `portev_events`.
+//! (`timer_port_callback`) also reports `pending` as `portev_events`.
 //!
 //! # Lock order
 //!
@@ -36,7 +36,7 @@
 //! `timer_fire` of a signal timer takes `p_lock` then `it_mutex`; every
 //! other notification only `it_mutex` (then, for a port timer, the port
 //! queue lock to post the cached event). A port retrieval runs
-//! [`timer_port_callback`] after dropping the queue lock.
+//! `timer_port_callback` after dropping the queue lock.
 //!
 //! # Deviations from illumos
 //!

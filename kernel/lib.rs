@@ -2,8 +2,12 @@
 //!
 //! A per-process table of POSIX interval timers, modelled on illumos
 //! `usr/src/uts/common/os/timer.c`, with its lock protocol, its registry of
-//! per-clock backends, its overrun accounting and its notification by
-//! queued signal (and, with [`port`], by event port).
+//! per-clock backends, its overrun accounting, and its three ways of
+//! notifying an expiration: a queued signal (taken by `sigtimedwait` or
+//! run by a handler on the process's delivery thread, [`delivery`]), an
+//! event on an event port ([`port`], `SIGEV_PORT`), or a callback on the
+//! process's notification thread ([`notify_thread`], `SIGEV_THREAD`, built
+//! on a port as illumos libc builds it).
 //!
 //! The kernel knows nothing of how time is kept: every clock is a
 //! [`backend::ClockBackend`] registered at boot (the facade crate wires the
@@ -15,26 +19,32 @@
 //! | module | concept |
 //! |---|---|
 //! | [`typed`] / [`raw`] | the two faces of the syscalls |
-//! | [`itimer`] | timer_create/settime/gettime/getoverrun/delete, `timer_fire`, `timer_signal` |
+//! | [`notify_thread`] | `SIGEV_THREAD`: the model's libc, a private port and a notification thread |
+//! | [`itimer`] | timer_create/settime/gettime/getoverrun/delete, `timer_fire`, the consumption callbacks `timer_signal` and `timer_port_callback`, `timer_close_port` |
 //! | [`lock`] | the `ITLK_LOCKED` / `ITLK_REMOVE` protocol |
 //! | [`table`] | the per-process timer table and its growth |
 //! | [`backend`] | the clock-backend contract and registry, `clock_*` |
-//! | [`sigqueue`] / [`signal`] | the signal queue, dispositions, `sigtimedwait` |
-//! | [`port`] | event ports |
+//! | [`sigqueue`] / [`signal`] | the signal queue, dispositions (default, ignore, handler), the mask, `sigtimedwait` |
+//! | [`delivery`] | the delivery thread running signal handlers (illumos `psig`) |
+//! | [`port`] | event ports: the queue and its slots, `port_getn`, alert mode, the cached timer event |
 //! | [`callout`] | timeouts without timed waits |
-//! | [`process`] / [`kernel`] | processes, LWPs, exit; the process table |
+//! | [`service`] | the threads the kernel spawns: counted, joined at exit |
+//! | [`process`] / [`kernel`] | processes, LWPs, exit; the process and port tables |
 //! | [`abi`] / [`time`] | ABI numbers and structures; validated times |
 //! | [`sync`] | the one place naming parking_lot or loom |
 //!
 //! ## Lock order (whole crate)
 //!
-//! backend per-timer lock → `p_lock` → `it_mutex` → port queue lock. The
-//! kernel's process-table lock is never held with any of them.
+//! libc's SIGEV_THREAD service lock → backend per-timer lock → `p_lock` →
+//! `it_mutex` → port queue lock. The kernel's process-table and port-table
+//! locks are leaves, never held with any other. User callbacks and signal
+//! handlers run with no lock held.
 #![forbid(unsafe_code)]
 
 pub mod abi;
 pub mod backend;
 pub mod callout;
+pub mod delivery;
 pub mod itimer;
 pub mod kernel;
 pub mod lock;
@@ -57,6 +67,6 @@ pub use kernel::{Kernel, KernelConfig};
 pub use nix::errno::Errno;
 pub use notify_thread::{ThreadCallback, ThreadNotify};
 pub use process::{Credentials, LwpId, Pid, ProcStats, Process, TimerStatus};
-pub use sigqueue::{Disposition, SigSet};
+pub use sigqueue::{Disposition, SigHandler, SigSet};
 pub use time::{ItimerSpecNs, Nsec};
 pub use typed::{AlertMode, Arm, ClockId, ItimerSpec, PortEvents, PortId, SigEvent, TimerId};

@@ -12,7 +12,7 @@
 //! `timer_create` is that libc part. The first such timer lazily creates
 //! the process's **private** notification port (invisible to user port
 //! calls, so user code cannot close, alert or flood it) and the
-//! notification thread (a [`ServiceThread`]). Each timer gets a
+//! notification thread (a `ServiceThread`). Each timer gets a
 //! registration (callback, sigval, timer id) under a unique token, which is
 //! the port event's `portev_user`; the thread looks the token up, so a
 //! stale event can never run a newer timer's callback even when timer ids
@@ -22,10 +22,10 @@
 //!
 //! # Lock and guarantees
 //!
-//! The service lock ([`NotifyService`]) is libc's, outside the kernel: it
+//! The service lock (`NotifyService`) is libc's, outside the kernel: it
 //! comes **before** every kernel lock (it is held across the kernel's
 //! `timer_create` so that a racing delete finds the registration), and
-//! the kernel calls into this module ([`timer_forget`], from
+//! the kernel calls into this module (`timer_forget`, from
 //! `timer_delete`) holding no lock. Callbacks run with no lock held.
 //!
 //! * After `timer_delete` of a SIGEV_THREAD timer returns, its callback

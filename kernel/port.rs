@@ -8,17 +8,17 @@
 //!
 //! # Objects and locks
 //!
-//! * The kernel-wide [`PortTable`] maps port ids to ports. Ids are unique
+//! * The kernel-wide `PortTable` maps port ids to ports. Ids are unique
 //!   across the kernel (lowest free first, from [`FIRST_PORT_ID`]), so one
 //!   process can name another's port, as a descriptor inherited over
 //!   `fork` would. Each port has an owner: the process that created it,
 //!   whose [`KernelConfig::port_max`](crate::KernelConfig::port_max) limit
 //!   it counts against, and which alone may close it. The table's lock is
 //!   a leaf: nothing else is taken while it is held.
-//! * Each [`Port`] has one lock, the **port queue lock** ([`Port::q`]),
-//!   guarding [`PortQueue`]: the FIFO of queued events, the slot count, the
+//! * Each `Port` has one lock, the **port queue lock** (`Port::q`),
+//!   guarding `PortQueue`: the FIFO of queued events, the slot count, the
 //!   associated timers, the alert, and the closed flag. Waiters sleep on
-//!   [`Port::cv`] with it.
+//!   `Port::cv` with it.
 //!
 //! Lock order (whole kernel): backend per-timer lock → `p_lock` →
 //! `it_mutex` → port queue lock. `timer_fire` of a port timer posts the
@@ -66,7 +66,7 @@
 //! the timeout passes, or `timeout` is zero: then it takes what is there),
 //! then takes up to `max` of them, oldest first. A timer's event may only
 //! be taken by the timer's process; other processes skip it, and it stays
-//! queued for its owner. Timeouts are [`Callout`]s on `CLOCK_HIGHRES`, so
+//! queued for its owner. Timeouts are `Callout`s on `CLOCK_HIGHRES`, so
 //! they are exact on the model's clock. Closing the port wakes every
 //! waiter with `EBADFD`; the exit of the waiter's process wakes it with
 //! `EINTR`.

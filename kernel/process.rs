@@ -26,7 +26,7 @@
 //! kernel. Syscalls on an exited process return `ESRCH`.
 //!
 //! The handle a service thread gives to callbacks and handlers
-//! ([`Process::service_view`]) does not exit the process when dropped.
+//! (`Process::service_view`) does not exit the process when dropped.
 
 use std::collections::BTreeSet;
 
@@ -91,6 +91,9 @@ pub(crate) struct ProcState {
     pub next_lwp: i32,
     /// Set once by exit; never cleared.
     pub exited: bool,
+    /// The signal delivery thread, once a handler was installed; taken by
+    /// exit.
+    pub delivery: Option<crate::service::ServiceThread>,
 }
 
 /// The shared core of a process, referenced by its handle and its timers.
@@ -185,6 +188,7 @@ impl Process {
             lwps,
             next_lwp: LwpId::MAIN.0 + 1,
             exited: false,
+            delivery: None,
         };
         Process {
             shared: Arc::new(ProcShared {
@@ -290,6 +294,7 @@ impl Process {
         crate::itimer::timer_exit(p);
         crate::port::port_exit_close(p);
         crate::notify_thread::notify_exit(p);
+        crate::delivery::delivery_exit(p);
         {
             let mut st = self.shared.p_lock.lock();
             st.sig.discard_all();

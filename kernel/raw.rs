@@ -18,6 +18,10 @@ use crate::{itimer, signal};
 pub const SIG_DFL: i32 = 0;
 /// `SIG_IGN` for [`RawSyscalls::sigaction`].
 pub const SIG_IGN: i32 = 1;
+/// What [`RawSyscalls::sigaction`] reports as the old disposition when a
+/// handler (installed through the typed layer) was in place: no function
+/// pointer crosses this ABI, so raw callers can read but not install one.
+pub const SIG_HANDLER: i32 = 2;
 
 /// The raw syscalls of one process.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +122,8 @@ impl RawSyscalls<'_> {
     }
 
     /// `sigaction(signo, {SIG_DFL | SIG_IGN}, &old)`: returns the old
-    /// disposition's number. `EINVAL` for anything else.
+    /// disposition's number ([`SIG_HANDLER`] for a handler). `EINVAL` for
+    /// anything else.
     pub fn sigaction(&self, signo: i32, handler: i32) -> Result<i32, Errno> {
         let disp = match handler {
             SIG_DFL => Disposition::Default,
@@ -128,6 +133,7 @@ impl RawSyscalls<'_> {
         signal::sigaction(&self.proc.shared, signo, disp).map(|old| match old {
             Disposition::Default => SIG_DFL,
             Disposition::Ignore => SIG_IGN,
+            Disposition::Handler(_) => SIG_HANDLER,
         })
     }
 }

@@ -6,13 +6,13 @@
 //! counted in the kernel's live service-thread count while its body runs
 //! (see [`crate::Kernel::service_threads`]; the count drops even if the
 //! body panics), and is ended by its process's exit: the exit makes the
-//! body return, then joins it ([`ServiceThread::finish`]). A service thread
+//! body return, then joins it (`ServiceThread::finish`). A service thread
 //! runs user code (callbacks, handlers) that may itself call `exit`; a
 //! thread cannot join itself, so when `finish` runs on the thread it would
 //! join, it detaches it instead: the body returns as soon as the user code
 //! does, and the count shows when it has.
 //!
-//! [`ServiceThread::is_current`] recognises the thread without naming a
+//! `ServiceThread::is_current` recognises the thread without naming a
 //! thread-id type (only `sync.rs` may name loom's): it keeps a closure
 //! comparing the current thread's id with the one recorded at spawn.
 

@@ -1,18 +1,22 @@
 //! The signal syscalls: `sigtimedwait`, `sigwaitinfo`, `sigpending`,
-//! `sigprocmask`, `sigaction` (dispositions default and ignore).
+//! `sigprocmask`, `sigaction` (default, ignore, or a handler).
 //!
 //! Waiters sleep on `p_sigcv` with `p_lock`; `timer_fire` notifies it after
-//! queueing. A timeout is a [`Callout`] (no timed wait): its expiry sets the
-//! waiter's flag and notifies under `p_lock`, so a waiter that checked the
-//! flag while holding `p_lock` cannot miss the wakeup. Exit wakes waiters,
-//! which return `EINTR`.
+//! queueing, and so do `sigprocmask` (a signal may have become deliverable)
+//! and `sigaction` installing a handler, for the delivery thread
+//! ([`crate::delivery`]), which the first handler starts. A timeout is a
+//! [`Callout`] (no timed wait): its expiry sets the waiter's flag and
+//! notifies under `p_lock`, so a waiter that checked the flag while
+//! holding `p_lock` cannot miss the wakeup. Exit wakes waiters, which
+//! return `EINTR`.
 
 use nix::errno::Errno;
 
 use crate::abi::Siginfo;
 use crate::callout::Callout;
+use crate::delivery::ensure_delivery;
 use crate::process::ProcShared;
-use crate::sigqueue::{Disposition, SigSet, Taken};
+use crate::sigqueue::{Disposition, SigSet, Taken, check_settable};
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::time::Nsec;
@@ -82,7 +86,8 @@ pub(crate) fn sigpending(p: &ProcShared) -> Result<SigSet, Errno> {
 }
 
 /// `sigprocmask`: changes the blocked mask as `how` says (`EINVAL` for an
-/// unknown `how`); returns the old mask.
+/// unknown `how`); returns the old mask. Unblocked signals that are caught
+/// go to the delivery thread; ignored ones are discarded.
 pub(crate) fn sigprocmask(p: &ProcShared, how: i32, set: Option<SigSet>) -> Result<SigSet, Errno> {
     let mut st = p.lock_live()?;
     let old = st.sig.blocked();
@@ -96,18 +101,29 @@ pub(crate) fn sigprocmask(p: &ProcShared, how: i32, set: Option<SigSet>) -> Resu
         _ => return Err(Errno::EINVAL),
     };
     complete_all(st.sig.set_blocked(new));
+    p.p_sigcv.notify_all();
     Ok(old)
 }
 
-/// `sigaction` for dispositions: returns the old one. `EINVAL` for a bad
-/// signal number or for SIGKILL / SIGSTOP.
+/// `sigaction`: sets the disposition, returns the old one. `EINVAL` for a
+/// bad signal number or for SIGKILL / SIGSTOP; `EAGAIN` if the first
+/// handler's delivery thread cannot be started (nothing changes then).
+/// Installing a handler delivers what is queued for it (if not blocked).
 pub(crate) fn sigaction(
-    p: &ProcShared,
+    p: &Arc<ProcShared>,
     signo: i32,
     disp: Disposition,
 ) -> Result<Disposition, Errno> {
     let mut st = p.lock_live()?;
+    let catches = matches!(disp, Disposition::Handler(_));
+    if catches {
+        check_settable(signo)?;
+        ensure_delivery(p, &mut st)?;
+    }
     let (old, discarded) = st.sig.set_disposition(signo, disp)?;
     complete_all(discarded);
+    if catches {
+        p.p_sigcv.notify_all();
+    }
     Ok(old)
 }

@@ -21,17 +21,24 @@
 //! * A signal whose disposition is *ignore* and which is not blocked is
 //!   discarded when generated (its callback runs at once). Installing
 //!   *ignore* discards what is queued for that signal the same way.
+//! * A signal whose disposition is a *handler* stays queued until the
+//!   process's delivery thread ([`crate::delivery`]) takes it with
+//!   `SigState::take_handled` — only while it is not blocked — or a
+//!   `sigtimedwait` takes it first.
 //!
 //! # Deviations
 //!
 //! * The *default* disposition keeps a signal queued until a `sigtimedwait`
 //!   takes it; the model never terminates a process on a signal.
 
+use std::sync::Arc as StdArc;
+
 use nix::errno::Errno;
 use slab::Slab;
 
 use crate::abi::{NSIG, SIGKILL, SIGSTOP, Siginfo};
 use crate::itimer::{ItCore, timer_signal};
+use crate::process::Process;
 use crate::sync::Arc;
 
 /// Index of an entry in the process's signal slab.
@@ -73,6 +80,16 @@ impl SigSet {
     }
 }
 
+/// Whether `signo`'s disposition may be changed: `EINVAL` for a bad
+/// number, or for SIGKILL and SIGSTOP.
+pub(crate) fn check_settable(signo: i32) -> Result<(), Errno> {
+    bit(signo)?;
+    if signo == SIGKILL || signo == SIGSTOP {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 fn bit(signo: i32) -> Result<u32, Errno> {
     if (1..NSIG).contains(&signo) {
         Ok((signo - 1) as u32)
@@ -81,14 +98,55 @@ fn bit(signo: i32) -> Result<u32, Errno> {
     }
 }
 
-/// What a process does with a signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A signal handler: runs on the process's delivery thread with a view of
+/// the process (for syscalls) and the signal's siginfo, after the timer's
+/// consumption callback (so `timer_getoverrun` in it is current). Use the
+/// `&Process` it is given rather than capturing an owned [`Process`],
+/// which would keep the process from exiting on drop.
+#[derive(Clone)]
+pub struct SigHandler(StdArc<HandlerFn>);
+
+/// The function a [`SigHandler`] holds.
+type HandlerFn = dyn Fn(&Process, &Siginfo) + Send + Sync;
+
+impl SigHandler {
+    /// Wraps a closure.
+    pub fn new(f: impl Fn(&Process, &Siginfo) + Send + Sync + 'static) -> SigHandler {
+        SigHandler(StdArc::new(f))
+    }
+
+    /// Runs the handler.
+    pub(crate) fn call(&self, p: &Process, info: &Siginfo) {
+        (self.0)(p, info)
+    }
+}
+
+impl std::fmt::Debug for SigHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigHandler(..)")
+    }
+}
+
+/// Two handlers are equal when they are the same closure.
+impl PartialEq for SigHandler {
+    fn eq(&self, other: &Self) -> bool {
+        StdArc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SigHandler {}
+
+/// What a process does with a signal. Not `Copy`: a handler holds a
+/// closure.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Disposition {
     /// `SIG_DFL`: queued until taken (see the module's deviations).
     #[default]
     Default,
     /// `SIG_IGN`: discarded at generation unless blocked.
     Ignore,
+    /// Caught: run by the delivery thread while not blocked.
+    Handler(SigHandler),
 }
 
 /// What consuming an entry does.
@@ -152,7 +210,7 @@ impl SigState {
             lists: [List::default(); NSIG as usize],
             pending: SigSet::EMPTY,
             blocked: SigSet::EMPTY,
-            disp: [Disposition::Default; NSIG as usize],
+            disp: std::array::from_fn(|_| Disposition::Default),
         }
     }
 
@@ -216,6 +274,31 @@ impl SigState {
         Some(self.take_signo(signo))
     }
 
+    /// Signals a handler would catch now: queued, not blocked, caught.
+    pub fn deliverable(&self) -> SigSet {
+        let mut set = SigSet(self.pending.0 & !self.blocked.0);
+        let mut caught = SigSet::EMPTY;
+        while let Some(signo) = set.lowest() {
+            set.0 &= !(1 << (signo - 1));
+            if matches!(self.disp[signo as usize], Disposition::Handler(_)) {
+                caught.0 |= 1 << (signo - 1);
+            }
+        }
+        caught
+    }
+
+    /// For the delivery thread (illumos `psig`): dequeues the oldest entry
+    /// of the lowest signal that is queued, not blocked and caught, with
+    /// its handler.
+    pub fn take_handled(&mut self) -> Option<(Taken, SigHandler)> {
+        let signo = self.deliverable().lowest()?;
+        let Disposition::Handler(h) = &self.disp[signo as usize] else {
+            return None; // deliverable() holds only caught signals
+        };
+        let h = h.clone();
+        Some((self.take_signo(signo), h))
+    }
+
     fn take_signo(&mut self, signo: i32) -> Taken {
         let list = &mut self.lists[signo as usize];
         let key = list.head.expect("pending bit set only for non-empty lists");
@@ -276,13 +359,11 @@ impl SigState {
         signo: i32,
         disp: Disposition,
     ) -> Result<(Disposition, Vec<Taken>), Errno> {
-        bit(signo)?;
-        if signo == SIGKILL || signo == SIGSTOP {
-            return Err(Errno::EINVAL);
-        }
+        check_settable(signo)?;
+        let ignore = disp == Disposition::Ignore;
         let old = std::mem::replace(&mut self.disp[signo as usize], disp);
         let mut discarded = Vec::new();
-        if disp == Disposition::Ignore {
+        if ignore {
             while self.pending.contains(signo) {
                 discarded.push(self.take_signo(signo));
             }

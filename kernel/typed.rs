@@ -12,7 +12,6 @@ use crate::abi::{
 };
 use crate::notify_thread::ThreadCallback;
 use crate::process::{LwpId, Process};
-use crate::raw::{SIG_DFL, SIG_IGN};
 use crate::sigqueue::{Disposition, SigSet};
 use crate::time::Nsec;
 
@@ -311,19 +310,12 @@ impl Process {
             .map(SigSet)
     }
 
-    /// Sets `signo`'s disposition; returns the old one.
+    /// Sets `signo`'s disposition; returns the old one. A
+    /// [`Disposition::Handler`] runs on the process's delivery thread (see
+    /// [`crate::delivery`]).
     pub fn sigaction(&self, signo: i32, disp: Disposition) -> Result<Disposition, Errno> {
-        let raw = match disp {
-            Disposition::Default => SIG_DFL,
-            Disposition::Ignore => SIG_IGN,
-        };
-        self.raw().sigaction(signo, raw).map(|old| {
-            if old == SIG_IGN {
-                Disposition::Ignore
-            } else {
-                Disposition::Default
-            }
-        })
+        // Not through the raw layer: a handler's closure has no ABI number.
+        crate::signal::sigaction(&self.shared, signo, disp)
     }
 }
 
