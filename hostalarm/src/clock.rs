@@ -96,165 +96,14 @@ impl Default for ClocksConfig {
     }
 }
 
-/// What a HOST reset notifier is told: the wall clock was not where
-/// monotonic time said it should be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WallStep {
-    /// Where the wall clock should have been, ns since the epoch.
-    pub expected_wall_ns: i64,
-    /// Where it was, ns since the epoch.
-    pub observed_wall_ns: i64,
-}
+/// The host a clock group is bound to, as the clocks hold it (boxed for the
+/// same reason as [`ResetNotifier`]).
+pub(crate) type Listener = Arc<Box<dyn DeadlineListener>>;
 
-impl WallStep {
-    /// The size of the step, ns: negative when the wall clock went back.
-    pub fn delta_ns(&self) -> i64 {
-        self.observed_wall_ns.saturating_sub(self.expected_wall_ns)
-    }
-}
+pub use crate::reset::{NotifierId, ResetNotifier, WallStep};
+pub(crate) use crate::vclock::VmState;
 
-/// A reset notifier callback. Runs on the host's runner thread with no lock
-/// held.
-pub type ResetNotifier = Arc<dyn Fn(&WallStep) + Send + Sync>;
-
-/// Identifies a registered reset notifier, for removing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NotifierId(usize);
-
-/// The VM run state behind VIRTUAL.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct VmState {
-    /// Whether the VM runs (VIRTUAL advances with host monotonic time).
-    pub(crate) running: bool,
-    /// VIRTUAL at `base_mono_ns` (running) or its frozen value (stopped), ns.
-    pub(crate) base_virtual_ns: i64,
-    /// Host monotonic time when the VM last resumed, ns (running only).
-    pub(crate) base_mono_ns: i64,
-}
-
-impl VmState {
-    fn value_at(&self, mono_ns: i64) -> i64 {
-        if self.running {
-            self.base_virtual_ns
-                .saturating_add(mono_ns.saturating_sub(self.base_mono_ns))
-        } else {
-            self.base_virtual_ns
-        }
-    }
-}
-
-/// Everything one clock's list lock guards.
-pub(crate) struct ClockState {
-    /// A disabled clock reports no deadline and runs no timers.
-    pub(crate) enabled: bool,
-    /// Every live timer of this clock (armed or not), by key.
-    pub(crate) slots: Slab<Slot>,
-    /// The armed timers, by expire time (ns on this clock).
-    pub(crate) list: TimerList,
-    /// Generation the next created timer gets; tells a stale handle from a
-    /// reused slot.
-    pub(crate) next_gen: u64,
-    /// VM state (meaningful for VIRTUAL only).
-    pub(crate) vm: VmState,
-}
-
-/// One clock.
-pub(crate) struct ClockCell {
-    /// The list lock. See the module documentation for what it guards.
-    pub(crate) state: Mutex<ClockState>,
-}
-
-/// The state of a clock group, shared by every handle and timer.
-pub(crate) struct ClocksInner {
-    /// Host time.
-    pub(crate) source: TimeSource,
-    /// Settings.
-    pub(crate) config: ClocksConfig,
-    /// Who runs timers; which callback is running. Before any list lock.
-    pub(crate) run: Mutex<RunState>,
-    /// Signalled when the running callback or the runner changes.
-    pub(crate) run_cv: Condvar,
-    /// The clocks, indexed by [`ClockType::index`].
-    pub(crate) cells: [ClockCell; 3],
-    /// HOST reset notifiers. Leaf lock; cloned out before calling.
-    pub(crate) reset_notifiers: Mutex<Slab<ResetNotifier>>,
-    /// The host told about earlier deadlines, if one is bound. Leaf lock.
-    link: Mutex<Option<Arc<dyn DeadlineListener>>>,
-}
-
-impl ClocksInner {
-    pub(crate) fn cell(&self, kind: ClockType) -> &ClockCell {
-        &self.cells[kind.index()]
-    }
-
-    /// The clock's value given its (locked) state.
-    pub(crate) fn now_locked(&self, kind: ClockType, st: &ClockState) -> i64 {
-        match kind {
-            ClockType::Realtime => self.source.monotonic_ns(),
-            ClockType::Host => self.source.wall_ns(),
-            ClockType::Virtual => st.vm.value_at(self.source.monotonic_ns()),
-        }
-    }
-
-    pub(crate) fn now(&self, kind: ClockType) -> i64 {
-        match kind {
-            ClockType::Virtual => {
-                let st = self.cell(kind).state.lock();
-                self.now_locked(kind, &st)
-            }
-            _ => self.now_locked_free(kind),
-        }
-    }
-
-    fn now_locked_free(&self, kind: ClockType) -> i64 {
-        match kind {
-            ClockType::Realtime => self.source.monotonic_ns(),
-            _ => self.source.wall_ns(),
-        }
-    }
-
-    /// The host-monotonic deadline of this clock's first timer given its
-    /// (locked) state: `None` when disabled, empty, or VIRTUAL stopped with
-    /// nothing already due.
-    pub(crate) fn host_deadline_locked(&self, kind: ClockType, st: &ClockState) -> Option<i64> {
-        if !st.enabled {
-            return None;
-        }
-        let (expire, _) = st.list.first()?;
-        match kind {
-            ClockType::Realtime => Some(expire),
-            ClockType::Host => {
-                let pair = self.source.sample_pair();
-                Some(
-                    pair.mono_ns
-                        .saturating_add(expire.saturating_sub(pair.wall_ns)),
-                )
-            }
-            ClockType::Virtual if st.vm.running => Some(
-                st.vm
-                    .base_mono_ns
-                    .saturating_add(expire.saturating_sub(st.vm.base_virtual_ns)),
-            ),
-            ClockType::Virtual => {
-                (expire <= st.vm.base_virtual_ns).then(|| self.source.monotonic_ns())
-            }
-        }
-    }
-
-    pub(crate) fn notify_added(&self, host_deadline_ns: i64) {
-        let link = self.link.lock().clone();
-        if let Some(l) = link {
-            l.deadline_added(host_deadline_ns);
-        }
-    }
-
-    pub(crate) fn notify_changed(&self) {
-        let link = self.link.lock().clone();
-        if let Some(l) = link {
-            l.deadlines_changed();
-        }
-    }
-}
+pub(crate) use crate::clock_state::{ClockCell, ClockState, ClocksInner};
 
 /// A group of the three emulator clocks, bound to at most one host.
 /// Cloning gives another handle on the same clocks.
@@ -275,8 +124,8 @@ impl std::fmt::Debug for Clocks {
 /// A handle on one clock of a [`Clocks`] group.
 #[derive(Clone)]
 pub struct Clock {
-    inner: Arc<ClocksInner>,
-    kind: ClockType,
+    pub(crate) inner: Arc<ClocksInner>,
+    pub(crate) kind: ClockType,
 }
 
 impl std::fmt::Debug for Clock {
@@ -376,111 +225,19 @@ impl Clocks {
             .min()
     }
 
-    /// Whether the VM runs (VIRTUAL advances).
-    pub fn vm_running(&self) -> bool {
-        self.inner.cell(ClockType::Virtual).state.lock().vm.running
-    }
-
-    /// Stops the VM: VIRTUAL freezes at its current value and its timers
-    /// stop coming due. Idempotent.
-    pub fn vm_stop(&self) {
-        let mono = self.inner.source.monotonic_ns();
-        let mut st = self.inner.cell(ClockType::Virtual).state.lock();
-        if st.vm.running {
-            st.vm.base_virtual_ns = st.vm.value_at(mono);
-            st.vm.running = false;
-        }
-    }
-
-    /// Resumes the VM: VIRTUAL advances again from where it stopped.
-    /// Idempotent.
-    pub fn vm_start(&self) {
-        let mono = self.inner.source.monotonic_ns();
-        let resumed = {
-            let mut st = self.inner.cell(ClockType::Virtual).state.lock();
-            let resumed = !st.vm.running;
-            if resumed {
-                st.vm.running = true;
-                st.vm.base_mono_ns = mono;
-            }
-            resumed
-        };
-        if resumed {
-            self.inner.notify_changed();
-        }
-    }
-
-    /// Jumps VIRTUAL forward by `dt_ns` (running or stopped), like QEMU's
-    /// icount warp. Timers that come due run on the host's next pass, and
-    /// see the warped time. `EINVAL` for a negative `dt_ns`.
-    pub fn vm_warp(&self, dt_ns: i64) -> Result<(), Errno> {
-        if dt_ns < 0 {
-            return Err(Errno::EINVAL);
-        }
-        {
-            let mut st = self.inner.cell(ClockType::Virtual).state.lock();
-            st.vm.base_virtual_ns = st.vm.base_virtual_ns.saturating_add(dt_ns);
-        }
-        self.inner.notify_changed();
-        Ok(())
-    }
-
-    /// Advances a **stopped** VIRTUAL by `dt_ns`, on the calling thread:
-    /// VIRTUAL is set to each due timer's deadline in turn and that
-    /// deadline's timers run, so each callback reads exactly its deadline;
-    /// VIRTUAL ends at the old value plus `dt_ns`. If a callback resumes the
-    /// VM the step ends there.
-    ///
-    /// Errors: `EINVAL` for a negative `dt_ns`; `EBUSY` if the VM runs;
-    /// `EDEADLK` when called from a timer callback or reset notifier.
-    /// Waits while another thread is running timers.
-    pub fn vm_step(&self, dt_ns: i64) -> Result<(), Errno> {
-        if dt_ns < 0 {
-            return Err(Errno::EINVAL);
-        }
-        let token = crate::runner::RunnerToken::acquire(&self.inner)?;
-        let cell = self.inner.cell(ClockType::Virtual);
-        let target = {
-            let st = cell.state.lock();
-            if st.vm.running {
-                return Err(Errno::EBUSY);
-            }
-            st.vm.base_virtual_ns.saturating_add(dt_ns)
-        };
-        loop {
-            {
-                let mut st = cell.state.lock();
-                if st.vm.running {
-                    return Ok(());
-                }
-                let next = if st.enabled { st.list.first() } else { None };
-                match next {
-                    Some((expire, _)) if expire <= target => {
-                        st.vm.base_virtual_ns = st.vm.base_virtual_ns.max(expire);
-                    }
-                    _ => {
-                        st.vm.base_virtual_ns = st.vm.base_virtual_ns.max(target);
-                        return Ok(());
-                    }
-                }
-            }
-            token.run_clock(ClockType::Virtual);
-        }
-    }
-
     /// Binds the group to a host. `EBUSY` if one is bound already.
-    pub(crate) fn bind(&self, listener: Arc<dyn DeadlineListener>) -> Result<(), Errno> {
+    pub(crate) fn bind(&self, listener: Box<dyn DeadlineListener>) -> Result<(), Errno> {
         let mut link = self.inner.link.lock();
         if link.is_some() {
             return Err(Errno::EBUSY);
         }
-        *link = Some(listener);
+        *link = Some(Arc::new(listener));
         Ok(())
     }
 
     /// Replaces the bound host (in a forked child: the new loop's).
-    pub(crate) fn rebind(&self, listener: Arc<dyn DeadlineListener>) {
-        *self.inner.link.lock() = Some(listener);
+    pub(crate) fn rebind(&self, listener: Box<dyn DeadlineListener>) {
+        *self.inner.link.lock() = Some(Arc::new(listener));
     }
 
     /// In a forked child, where only the calling thread exists: forgets a
@@ -611,28 +368,5 @@ impl Clock {
     pub fn run_timers(&self) -> Result<usize, Errno> {
         let token = crate::runner::RunnerToken::acquire(&self.inner)?;
         Ok(token.run_clock(self.kind))
-    }
-
-    /// Registers a reset notifier (HOST only: `EINVAL` on the others). It
-    /// runs, on the host's runner thread with no lock held, whenever the
-    /// wall clock is found to have stepped backwards, or forwards by more
-    /// than [`ClocksConfig::wall_step_threshold_ns`].
-    pub fn add_reset_notifier<F>(&self, f: F) -> Result<NotifierId, Errno>
-    where
-        F: Fn(&WallStep) + Send + Sync + 'static,
-    {
-        if self.kind != ClockType::Host {
-            return Err(Errno::EINVAL);
-        }
-        Ok(NotifierId(
-            self.inner.reset_notifiers.lock().insert(Arc::new(f)),
-        ))
-    }
-
-    /// Removes a reset notifier. `ENOENT` if it is not registered. A
-    /// notifier already cloned out by a running pass may still run once.
-    pub fn remove_reset_notifier(&self, id: NotifierId) -> Result<(), Errno> {
-        let removed = self.inner.reset_notifiers.lock().try_remove(id.0);
-        removed.map(drop).ok_or(Errno::ENOENT)
     }
 }

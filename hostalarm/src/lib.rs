@@ -16,8 +16,11 @@
 
 pub mod alarm;
 pub mod clock;
+pub mod clock_state;
+pub mod eventfd;
 pub mod host;
 pub mod notify;
+pub mod reset;
 pub mod runner;
 pub mod sim;
 pub mod sorted_list;
@@ -26,6 +29,7 @@ pub mod time;
 pub mod timer;
 pub mod timer_loop;
 pub mod timerlist;
+pub mod vclock;
 
 pub use clock::{Clock, ClockType, Clocks, ClocksConfig, NotifierId, WallStep};
 pub use host::Host;

@@ -54,8 +54,8 @@
 //! This module names nothing but `itimer_kernel::sync`, so a loom model can
 //! drive this exact code with a condvar-based [`Waker`].
 
-use itimer_kernel::sync::Mutex;
 use itimer_kernel::sync::atomic::{AtomicU64, Ordering};
+use itimer_kernel::sync::{Arc, Mutex};
 
 /// Something that ends the sleeper's wait. Must be sticky: a `wake` that
 /// happens before the sleeper starts waiting still ends that wait.
@@ -173,6 +173,18 @@ impl<W: Waker> Notifier<W> {
 }
 
 impl<W: Waker> DeadlineListener for Notifier<W> {
+    fn deadline_added(&self, host_deadline_ns: i64) {
+        self.on_deadline_added(host_deadline_ns);
+    }
+
+    fn deadlines_changed(&self) {
+        self.on_deadlines_changed();
+    }
+}
+
+/// A shared notifier is a listener too (the clocks hold a boxed clone of
+/// the host's `Arc`).
+impl<W: Waker> DeadlineListener for Arc<Notifier<W>> {
     fn deadline_added(&self, host_deadline_ns: i64) {
         self.on_deadline_added(host_deadline_ns);
     }

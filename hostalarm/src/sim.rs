@@ -240,7 +240,7 @@ impl SimHost {
         let time = Arc::new(SimTime::new(config.start_mono_ns, config.start_wall_ns));
         let clocks = Clocks::new(TimeSource::Sim(time.clone()), config.clocks)?;
         let notifier = Arc::new(Notifier::new(SimWaker::default()));
-        clocks.bind(notifier.clone())?;
+        clocks.bind(Box::new(notifier.clone()))?;
         let stats = Arc::new(StatCounters::default());
         let mut backend = SimBackend::new(config.min_rearm_ns);
         backend.start().expect("the sim backend always starts");

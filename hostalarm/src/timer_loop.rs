@@ -33,8 +33,7 @@
 //!   takes it, around each single backend call (never while polling or
 //!   while callbacks run), so a forked child can take the backend over
 //!   (`try_lock`).
-//! * `EventFdWaker::fd` guards the eventfd so a forked child can close its
-//!   copy. Leaf lock, held across one non-blocking `write`/`read`.
+//! * The eventfd's own leaf lock (see [`crate::eventfd`]).
 //! * `Rendezvous::slot`: the start report. Leaf lock.
 //!
 //! None of them is held together with a clock lock.
@@ -53,11 +52,10 @@
 //! held ([`LoopError::ForkBusy`] when that lock is the backend slot).
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::unistd::{Pid, getpid};
 
 use itimer_kernel::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +64,7 @@ use itimer_kernel::sync::{Arc, Condvar, Mutex};
 
 use crate::alarm::{AlarmBackend, AllFailed, Precedence, StartError, candidates};
 use crate::clock::Clocks;
+use crate::eventfd::EventFdWaker;
 use crate::notify::{Notifier, Waker};
 use crate::runner::ThreadKey;
 use crate::step::{BackendAccess, LoopCore, LoopStats, StatCounters, WakeCause};
@@ -73,59 +72,6 @@ use crate::step::{BackendAccess, LoopCore, LoopStats, StatCounters, WakeCause};
 /// Poll timeout after a failed pass (a failed `rearm` leaves the host timer
 /// in an unknown state, so the loop retries on its own), ms.
 pub const RETRY_AFTER_ERROR_MS: u16 = 1;
-
-/// The eventfd behind the notify handshake: a sticky waker (its counter
-/// stays readable until drained).
-#[derive(Debug)]
-pub struct EventFdWaker {
-    /// `None` once closed in a forked child. Leaf lock.
-    fd: Mutex<Option<EventFd>>,
-}
-
-impl EventFdWaker {
-    /// A non-blocking, close-on-exec eventfd.
-    pub fn new() -> Result<Self, Errno> {
-        let fd = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
-        Ok(EventFdWaker {
-            fd: Mutex::new(Some(fd)),
-        })
-    }
-
-    fn raw_fd(&self) -> Option<RawFd> {
-        self.fd.lock().as_ref().map(|f| f.as_fd().as_raw_fd())
-    }
-
-    /// Resets the counter (non-blocking; nothing to read is fine).
-    fn drain(&self) {
-        if let Some(fd) = &*self.fd.lock() {
-            // EAGAIN: a stray readiness already drained. Nothing else can
-            // fail on an eventfd read of 8 bytes.
-            let _ = fd.read();
-        }
-    }
-
-    /// Closes the child's copy after fork. False if the lock was held at
-    /// fork time (the descriptor then leaks; it is never used again).
-    fn close_after_fork(&self) -> bool {
-        match self.fd.try_lock() {
-            Some(mut g) => {
-                g.take();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl Waker for EventFdWaker {
-    fn wake(&self) {
-        if let Some(fd) = &*self.fd.lock() {
-            // EAGAIN only if the counter would overflow 2^64-2: it is
-            // readable then anyway, which is all a kick needs.
-            let _ = fd.write(1);
-        }
-    }
-}
 
 /// Why the loop could not start (or restart after fork).
 #[derive(Debug)]
@@ -383,7 +329,7 @@ impl TimerLoop {
     ) -> Result<TimerLoop, LoopError> {
         let shared = LoopShared::new()?;
         clocks
-            .bind(shared.notifier.clone())
+            .bind(Box::new(shared.notifier.clone()))
             .map_err(|_| LoopError::AlreadyBound)?;
         match spawn(&shared, clocks, Startup::Fresh(candidates)) {
             Ok((thread, backend_name)) => Ok(TimerLoop {
@@ -444,7 +390,7 @@ impl TimerLoop {
             .ok_or(LoopError::ForkBusy)?;
         old.notifier.waker().close_after_fork();
         let shared = LoopShared::new()?;
-        self.clocks.rebind(shared.notifier.clone());
+        self.clocks.rebind(Box::new(shared.notifier.clone()));
         let (thread, name) = spawn(&shared, &self.clocks, Startup::AfterFork(backend))?;
         self.shared = shared;
         self.thread = Some(thread);

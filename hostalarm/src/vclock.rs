@@ -1,0 +1,138 @@
+//! VIRTUAL: the VM run state behind guest time, and its controls (stop,
+//! start, warp, step).
+//!
+//! Models `vm_stop` / `vm_start` / `cpu_get_clock` of QEMU (guest time is
+//! an offset plus host time while the VM runs, frozen while it is stopped)
+//! and the icount warp (a jump forward of guest time).
+//!
+//! # Invariants
+//!
+//! * VIRTUAL = `base_virtual + (mono - base_mono)` while running,
+//!   `base_virtual` while stopped; it never goes backwards.
+//! * `VmState` lives in VIRTUAL's `ClockState` and is guarded by
+//!   VIRTUAL's list lock, like the timers whose deadlines it converts.
+//! * `vm_step` holds the runner token (see [`crate::runner`]) so that no
+//!   other thread runs timers meanwhile; it takes and releases the list lock
+//!   around each deadline and runs callbacks with no lock held.
+
+use nix::errno::Errno;
+
+use crate::clock::{ClockType, Clocks};
+use crate::timerlist::TimerQueue;
+
+/// The VM run state behind VIRTUAL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VmState {
+    /// Whether the VM runs (VIRTUAL advances with host monotonic time).
+    pub(crate) running: bool,
+    /// VIRTUAL at `base_mono_ns` (running) or its frozen value (stopped), ns.
+    pub(crate) base_virtual_ns: i64,
+    /// Host monotonic time when the VM last resumed, ns (running only).
+    pub(crate) base_mono_ns: i64,
+}
+
+impl VmState {
+    /// VIRTUAL at host monotonic time `mono_ns`.
+    pub(crate) fn value_at(&self, mono_ns: i64) -> i64 {
+        if self.running {
+            self.base_virtual_ns
+                .saturating_add(mono_ns.saturating_sub(self.base_mono_ns))
+        } else {
+            self.base_virtual_ns
+        }
+    }
+}
+
+impl Clocks {
+    /// Whether the VM runs (VIRTUAL advances).
+    pub fn vm_running(&self) -> bool {
+        self.inner.cell(ClockType::Virtual).state.lock().vm.running
+    }
+
+    /// Stops the VM: VIRTUAL freezes at its current value and its timers
+    /// stop coming due. Idempotent.
+    pub fn vm_stop(&self) {
+        let mono = self.inner.source.monotonic_ns();
+        let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+        if st.vm.running {
+            st.vm.base_virtual_ns = st.vm.value_at(mono);
+            st.vm.running = false;
+        }
+    }
+
+    /// Resumes the VM: VIRTUAL advances again from where it stopped.
+    /// Idempotent.
+    pub fn vm_start(&self) {
+        let mono = self.inner.source.monotonic_ns();
+        let resumed = {
+            let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+            let resumed = !st.vm.running;
+            if resumed {
+                st.vm.running = true;
+                st.vm.base_mono_ns = mono;
+            }
+            resumed
+        };
+        if resumed {
+            self.inner.notify_changed();
+        }
+    }
+
+    /// Jumps VIRTUAL forward by `dt_ns` (running or stopped), like QEMU's
+    /// icount warp. Timers that come due run on the host's next pass, and
+    /// see the warped time. `EINVAL` for a negative `dt_ns`.
+    pub fn vm_warp(&self, dt_ns: i64) -> Result<(), Errno> {
+        if dt_ns < 0 {
+            return Err(Errno::EINVAL);
+        }
+        {
+            let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+            st.vm.base_virtual_ns = st.vm.base_virtual_ns.saturating_add(dt_ns);
+        }
+        self.inner.notify_changed();
+        Ok(())
+    }
+
+    /// Advances a **stopped** VIRTUAL by `dt_ns`, on the calling thread:
+    /// VIRTUAL is set to each due timer's deadline in turn and that
+    /// deadline's timers run, so each callback reads exactly its deadline;
+    /// VIRTUAL ends at the old value plus `dt_ns`. If a callback resumes the
+    /// VM the step ends there.
+    ///
+    /// Errors: `EINVAL` for a negative `dt_ns`; `EBUSY` if the VM runs;
+    /// `EDEADLK` when called from a timer callback or reset notifier.
+    /// Waits while another thread is running timers.
+    pub fn vm_step(&self, dt_ns: i64) -> Result<(), Errno> {
+        if dt_ns < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let token = crate::runner::RunnerToken::acquire(&self.inner)?;
+        let cell = self.inner.cell(ClockType::Virtual);
+        let target = {
+            let st = cell.state.lock();
+            if st.vm.running {
+                return Err(Errno::EBUSY);
+            }
+            st.vm.base_virtual_ns.saturating_add(dt_ns)
+        };
+        loop {
+            {
+                let mut st = cell.state.lock();
+                if st.vm.running {
+                    return Ok(());
+                }
+                let next = if st.enabled { st.list.first() } else { None };
+                match next {
+                    Some((expire, _)) if expire <= target => {
+                        st.vm.base_virtual_ns = st.vm.base_virtual_ns.max(expire);
+                    }
+                    _ => {
+                        st.vm.base_virtual_ns = st.vm.base_virtual_ns.max(target);
+                        return Ok(());
+                    }
+                }
+            }
+            token.run_clock(ClockType::Virtual);
+        }
+    }
+}
