@@ -29,7 +29,9 @@
 //! `driver` (a `Mutex<Option<Driver>>`) is held only to take the driver out
 //! and put it back; a driving call owns it in between, with no lock held,
 //! so callbacks run lock-free. A second driving call meanwhile (another
-//! thread, or a callback) gets [`SimError::Busy`].
+//! thread, or a callback) gets [`SimError::Busy`]. A callback that panics
+//! unwinds out of the driving call and the driver is not put back: every
+//! later driving call is `Busy` (the simulation is over).
 
 use std::fmt;
 use std::os::fd::BorrowedFd;

@@ -150,6 +150,9 @@ impl TimerHandle {
     /// running timers, waits until the timer's callback is not running;
     /// afterwards it will not start unless armed again. From a callback or
     /// reset notifier it never waits. Does nothing for a freed timer.
+    ///
+    /// Because it may wait for the callback, do not call it while holding a
+    /// lock that the callback takes (the classic `timer_delete` rule).
     pub fn del(&self) {
         let me = ThreadKey::current();
         let mut run = self.inner.run.lock();

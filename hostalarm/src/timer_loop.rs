@@ -21,7 +21,8 @@
 //! Every backend call (`start`, `rearm`, `consume`, `stop`) happens on the
 //! loop thread, which is also the thread that polls: the `dynticks` backend
 //! directs its signal at the thread that started it. Callbacks run on the
-//! loop thread.
+//! loop thread; one that panics ends the loop thread (timers then stay
+//! armed and unrun until the loop is dropped and another started).
 //!
 //! A thread arming a timer earlier than the armed deadline kicks the
 //! eventfd through the notify handshake ([`crate::notify`]); the eventfd

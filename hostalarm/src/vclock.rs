@@ -101,7 +101,8 @@ impl Clocks {
     ///
     /// Errors: `EINVAL` for a negative `dt_ns`; `EBUSY` if the VM runs;
     /// `EDEADLK` when called from a timer callback or reset notifier.
-    /// Waits while another thread is running timers.
+    /// Waits while another thread is running timers, and holds the host's
+    /// next pass (every clock's timers) until the step is done.
     pub fn vm_step(&self, dt_ns: i64) -> Result<(), Errno> {
         if dt_ns < 0 {
             return Err(Errno::EINVAL);
