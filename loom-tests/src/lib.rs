@@ -10,9 +10,7 @@
 //!   deleted timer;
 //! * [`harness`] (under `--cfg loom` only): runs a model with the bound and
 //!   thread limit of the suite and counts the interleavings explored;
-//! * [`boot`]: a kernel on the probe clock;
-//! * `hostalarm_notify` (under `--cfg loom` only): the timer loop's notify
-//!   handshake, for model 6.
+//! * [`boot`]: a kernel on the probe clock.
 //!
 //! Everything the kernel does under a model goes through
 //! `itimer_kernel::sync`, which `--cfg loom` switches to loom's primitives:
@@ -20,21 +18,9 @@
 
 #[cfg(loom)]
 pub mod harness;
-// The lib's own unit-test build leaves out the models and the handshake
-// (tests/models.rs and tests/broken.rs run them): notify.rs carries a
-// plain unit test of its own, which would run outside any loom model.
-#[cfg(all(loom, not(test)))]
+#[cfg(loom)]
 pub mod models;
 pub mod probe;
-
-/// `hostalarm/src/notify.rs`, the timer loop's notify handshake, compiled
-/// here from its own source file (not a copy) for model 6: the
-/// `itimer-hostalarm` crate as a whole does not build under `--cfg loom`
-/// yet (it coerces `sync::Arc` values to trait objects, which loom's Arc
-/// cannot do), and this module needs nothing but `itimer_kernel::sync`.
-#[cfg(all(loom, not(test)))]
-#[path = "../../hostalarm/src/notify.rs"]
-pub mod hostalarm_notify;
 
 use std::sync::Arc as StdArc;
 

@@ -1,7 +1,7 @@
 //! Model 6: the timer loop's notify handshake against threads arming
 //! earlier deadlines.
 //!
-//! Drives the real `hostalarm/src/notify.rs` ([`Notifier`]) with a sticky
+//! Drives the real `itimer_hostalarm::notify::Notifier` with a sticky
 //! condvar waker standing in for the loop's eventfd, and a set of
 //! deadlines standing in for the clocks' timer lists (time is data).
 //!
@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 
 use itimer_kernel::sync::{Arc, Condvar, Mutex, thread};
 
-use crate::hostalarm_notify::{Notifier, Phase, Waker};
+use itimer_hostalarm::notify::{Notifier, Phase, Waker};
 
 /// The deadline armed before the model starts, ns.
 const ARMED: i64 = 100;
