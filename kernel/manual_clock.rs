@@ -50,6 +50,8 @@ struct TimerState {
     interval: Nsec,
     /// `None` once deleted.
     fire: Option<Fire>,
+    /// Whether `settime` has been called at least once.
+    ever_set: bool,
 }
 
 #[derive(Debug)]
@@ -121,6 +123,15 @@ impl ManualClock {
     /// Timers that exist (armed or not) in this backend.
     pub fn timers(&self) -> usize {
         self.clock.lock().timers.len()
+    }
+
+    /// Whether exactly `n` timers exist and each has been set at least
+    /// once. A test waiting for another thread's timeout callout uses this:
+    /// a callout exists an instant before it is armed, and time advanced in
+    /// between would be lost on it.
+    pub fn settled_timers(&self, n: usize) -> bool {
+        let timers: Vec<_> = self.clock.lock().timers.iter().map(|(_, t)| t.clone()).collect();
+        timers.len() == n && timers.iter().all(|t| t.state.lock().ever_set)
     }
 
     fn fire_due(&self) -> usize {
@@ -232,6 +243,7 @@ impl BackendTimer for ManualTimer {
             };
             s.deadline = deadline;
             s.interval = spec.interval;
+            s.ever_set = true;
             (deadline.is_some_and(|d| d <= now), old)
         };
         let (fire_now, old) = due_now;

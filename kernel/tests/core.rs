@@ -645,8 +645,8 @@ fn sigtimedwait_times_out_on_the_model_clock() {
                 .unwrap()
         })
     };
-    // Wait until the callout exists, then move time just short of it.
-    while clock.timers() == 0 {
+    // Wait until the callout is armed, then move time just short of it.
+    while !clock.settled_timers(1) {
         std::thread::yield_now();
     }
     clock.advance(Nsec(10 * MS - 1));

@@ -1,0 +1,412 @@
+//! The whole stack on the simulated host: every clock, exact nanoseconds.
+//!
+//! "Fires at exactly t" is checked as: after advancing to t − 1 ns nothing
+//! is pending; after one more nanosecond the signal is.
+
+use std::time::Duration;
+
+use itimer::abi::*;
+use itimer::{Arm, ClockId, Credentials, Errno, ItimerSpec, Kernel, Process, SigSet, SimKernel};
+
+const US: i64 = 1_000;
+const MS: i64 = 1_000_000;
+const SEC: i64 = 1_000_000_000;
+
+fn alrm() -> SigSet {
+    SigSet::of(SIGALRM).unwrap()
+}
+
+fn d(ns: i64) -> Duration {
+    Duration::from_nanos(ns as u64)
+}
+
+/// Advances by `ns - 1`, checks nothing is pending, advances 1 more and
+/// takes the signal; returns its overrun.
+fn fires_after(k: &SimKernel, p: &Process, ns: i64) -> i32 {
+    k.advance_ns(ns - 1).unwrap();
+    assert_eq!(
+        p.sigpending().unwrap(),
+        SigSet::EMPTY,
+        "fired early (before {ns} ns)"
+    );
+    k.advance_ns(1).unwrap();
+    p.sigtimedwait(alrm(), Some(Duration::ZERO))
+        .unwrap_or_else(|e| panic!("did not fire at {ns} ns: {e}"))
+        .si_overrun
+}
+
+fn quiet(p: &Process) {
+    assert_eq!(p.sigpending().unwrap(), SigSet::EMPTY);
+}
+
+#[test]
+fn one_shot_and_periodic_on_every_timer_clock() {
+    for clock in [
+        ClockId::REALTIME,
+        ClockId(CLOCK_REALTIME0),
+        ClockId::HIGHRES,
+        ClockId::VM,
+    ] {
+        let k = Kernel::simulated();
+        let p = k.spawn_process(Credentials::ROOT);
+        let t = p.timer_create(clock, None).unwrap();
+        p.timer_settime(t, Arm::Relative, ItimerSpec::one_shot(d(1_500 * US)))
+            .unwrap();
+        assert_eq!(fires_after(&k, &p, 1_500 * US), 0, "{clock:?}");
+        k.advance_ns(10 * MS).unwrap();
+        quiet(&p);
+
+        p.timer_settime(t, Arm::Relative, ItimerSpec::periodic(d(7 * MS), d(3 * MS)))
+            .unwrap();
+        assert_eq!(fires_after(&k, &p, 7 * MS), 0);
+        assert_eq!(p.timer_gettime(t).unwrap().value, d(3 * MS));
+        for _ in 0..5 {
+            assert_eq!(fires_after(&k, &p, 3 * MS), 0, "{clock:?}");
+        }
+        assert_eq!(
+            p.timer_gettime(t).unwrap(),
+            ItimerSpec::periodic(d(3 * MS), d(3 * MS))
+        );
+    }
+}
+
+#[test]
+fn unconsumed_periods_count_as_overrun() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let t = p.timer_create(ClockId::HIGHRES, None).unwrap();
+    p.timer_settime(
+        t,
+        Arm::Relative,
+        ItimerSpec::periodic(d(100 * MS), d(100 * MS)),
+    )
+    .unwrap();
+    k.advance(Duration::from_secs(1)).unwrap();
+    let i = p.sigtimedwait(alrm(), Some(Duration::ZERO)).unwrap();
+    assert_eq!(i.si_overrun, 9);
+    assert_eq!(p.timer_getoverrun(t).unwrap(), 9);
+}
+
+#[test]
+fn abstime_in_the_past_fires_at_once_with_missed_periods() {
+    for clock in [ClockId::REALTIME, ClockId::HIGHRES, ClockId::VM] {
+        let k = Kernel::simulated();
+        let p = k.spawn_process(Credentials::ROOT);
+        k.advance_ns(5 * SEC).unwrap();
+        let now = p.clock_gettime(clock).unwrap();
+        let t = p.timer_create(clock, None).unwrap();
+        // One-shot, 1 ns in the past.
+        p.timer_settime(t, Arm::Absolute, ItimerSpec::one_shot(now - d(1)))
+            .unwrap();
+        k.settle().unwrap();
+        assert_eq!(
+            p.sigtimedwait(alrm(), Some(Duration::ZERO))
+                .unwrap()
+                .si_overrun,
+            0,
+            "{clock:?}"
+        );
+        // Periodic, 1 s in the past with a 300 ms period: expirations at
+        // -1000, -700, -400, -100 ms: four, so overrun 3; next in 200 ms.
+        p.timer_settime(
+            t,
+            Arm::Absolute,
+            ItimerSpec::periodic(now - d(SEC), d(300 * MS)),
+        )
+        .unwrap();
+        k.settle().unwrap();
+        assert_eq!(
+            p.sigtimedwait(alrm(), Some(Duration::ZERO))
+                .unwrap()
+                .si_overrun,
+            3,
+            "{clock:?}"
+        );
+        assert_eq!(p.timer_gettime(t).unwrap().value, d(200 * MS), "{clock:?}");
+        assert_eq!(fires_after(&k, &p, 200 * MS), 0);
+    }
+}
+
+#[test]
+fn clock_settime_moves_absolute_realtime_timers_only() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let now = p.clock_gettime(ClockId::REALTIME).unwrap();
+    let abs = p.timer_create(ClockId::REALTIME, None).unwrap();
+    let rel = p
+        .timer_create(
+            ClockId::REALTIME,
+            Some(itimer::SigEvent::Signal {
+                signo: SIGUSR1,
+                value: 1,
+            }),
+        )
+        .unwrap();
+    p.timer_settime(abs, Arm::Absolute, ItimerSpec::one_shot(now + d(10 * SEC)))
+        .unwrap();
+    p.timer_settime(rel, Arm::Relative, ItimerSpec::one_shot(d(10 * SEC)))
+        .unwrap();
+
+    // Back 5 s: the absolute timer now has 15 s to go; the relative one 10.
+    p.clock_settime(ClockId::REALTIME, now - d(5 * SEC))
+        .unwrap();
+    k.settle().unwrap();
+    assert_eq!(p.timer_gettime(abs).unwrap().value, d(15 * SEC));
+    assert_eq!(p.timer_gettime(rel).unwrap().value, d(10 * SEC));
+    k.advance_ns(10 * SEC).unwrap();
+    assert_eq!(p.sigpending().unwrap(), SigSet::of(SIGUSR1).unwrap());
+    p.sigtimedwait(SigSet::of(SIGUSR1).unwrap(), Some(Duration::ZERO))
+        .unwrap();
+    // Forward past the absolute deadline: it fires at once.
+    let wall = p.clock_gettime(ClockId::REALTIME).unwrap();
+    assert_eq!(wall, now + d(5 * SEC));
+    p.clock_settime(ClockId::REALTIME, wall + d(60 * SEC))
+        .unwrap();
+    k.settle().unwrap();
+    assert_eq!(
+        p.sigtimedwait(alrm(), Some(Duration::ZERO))
+            .unwrap()
+            .si_timerid,
+        abs.0
+    );
+    // The host's wall clock was never touched.
+    assert_eq!(k.host().wall_ns(), 1_700_000_000 * SEC + 10 * SEC);
+}
+
+#[test]
+fn periodic_absolute_timer_stepped_forward_counts_skipped_periods() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let now = p.clock_gettime(ClockId::REALTIME).unwrap();
+    let t = p.timer_create(ClockId::REALTIME, None).unwrap();
+    p.timer_settime(t, Arm::Absolute, ItimerSpec::periodic(now + d(SEC), d(SEC)))
+        .unwrap();
+    // Jump 10.5 s: deadlines at +1..+10 s passed: 10 expirations.
+    p.clock_settime(ClockId::REALTIME, now + d(10 * SEC + SEC / 2))
+        .unwrap();
+    k.settle().unwrap();
+    assert_eq!(
+        p.sigtimedwait(alrm(), Some(Duration::ZERO))
+            .unwrap()
+            .si_overrun,
+        9
+    );
+    assert_eq!(p.timer_gettime(t).unwrap().value, d(SEC / 2));
+}
+
+#[test]
+fn relative_realtime_periodic_is_unaffected_by_clock_settime() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let t = p.timer_create(ClockId::REALTIME, None).unwrap();
+    p.timer_settime(t, Arm::Relative, ItimerSpec::periodic(d(2 * MS), d(2 * MS)))
+        .unwrap();
+    let now = p.clock_gettime(ClockId::REALTIME).unwrap();
+    p.clock_settime(ClockId::REALTIME, now + d(3600 * SEC))
+        .unwrap();
+    k.settle().unwrap();
+    quiet(&p);
+    assert_eq!(fires_after(&k, &p, 2 * MS), 0);
+    p.clock_settime(ClockId::REALTIME, now - d(3600 * SEC))
+        .unwrap();
+    assert_eq!(fires_after(&k, &p, 2 * MS), 0);
+}
+
+#[test]
+fn vm_clock_stops_and_resumes() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let t = p.timer_create(ClockId::VM, None).unwrap();
+    p.timer_settime(
+        t,
+        Arm::Relative,
+        ItimerSpec::periodic(d(10 * MS), d(10 * MS)),
+    )
+    .unwrap();
+    k.advance_ns(4 * MS).unwrap();
+    let vm_before = p.clock_gettime(ClockId::VM).unwrap();
+    k.vm_stop();
+    k.advance_ns(SEC).unwrap();
+    quiet(&p);
+    assert_eq!(p.clock_gettime(ClockId::VM).unwrap(), vm_before, "frozen");
+    assert_eq!(
+        p.timer_gettime(t).unwrap().value,
+        d(6 * MS),
+        "remaining frozen"
+    );
+    k.vm_start();
+    assert_eq!(fires_after(&k, &p, 6 * MS), 0);
+    assert_eq!(fires_after(&k, &p, 10 * MS), 0);
+    // A HIGHRES timer is not affected by the VM stopping.
+    let h = p.timer_create(ClockId::HIGHRES, None).unwrap();
+    p.timer_settime(h, Arm::Relative, ItimerSpec::one_shot(d(MS)))
+        .unwrap();
+    k.vm_stop();
+    assert_eq!(
+        fires_after(&k, &p, MS),
+        0,
+        "HIGHRES fires while the VM is stopped"
+    );
+}
+
+#[test]
+fn clock_settime_permissions_and_settability() {
+    let k = Kernel::simulated();
+    let user = k.spawn_process(Credentials::user(1000));
+    let root = k.spawn_process(Credentials::ROOT);
+    assert_eq!(
+        user.clock_settime(ClockId::REALTIME, d(SEC)),
+        Err(Errno::EPERM)
+    );
+    for clock in [
+        ClockId::HIGHRES,
+        ClockId::VM,
+        ClockId::VIRTUAL,
+        ClockId::THREAD_CPUTIME,
+        ClockId::PROCESS_CPUTIME,
+    ] {
+        assert_eq!(
+            root.clock_settime(clock, d(SEC)),
+            Err(Errno::EINVAL),
+            "{clock:?}"
+        );
+        assert_eq!(
+            user.clock_settime(clock, d(SEC)),
+            Err(Errno::EPERM),
+            "{clock:?}"
+        );
+    }
+    root.clock_settime(ClockId::REALTIME, d(42 * SEC)).unwrap();
+    assert_eq!(
+        user.clock_gettime(ClockId(CLOCK_REALTIME0)).unwrap(),
+        d(42 * SEC)
+    );
+}
+
+#[test]
+fn cpu_time_clocks_read_but_refuse_timers() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    for clock in [
+        ClockId::VIRTUAL,
+        ClockId(CLOCK_PROF),
+        ClockId::PROCESS_CPUTIME,
+    ] {
+        assert_eq!(p.timer_create(clock, None), Err(Errno::EINVAL), "{clock:?}");
+        assert!(p.clock_gettime(clock).is_ok());
+        assert!(p.clock_getres(clock).unwrap() > Duration::ZERO);
+    }
+    assert_eq!(p.stats().timers, 0);
+    assert_eq!(p.stats().sig_entries, 0, "failed creates leak nothing");
+}
+
+#[test]
+fn highres_guard_raises_unprivileged_values_to_200us() {
+    let k = Kernel::simulated();
+    let user = k.spawn_process(Credentials::user(1000));
+    let t = user.timer_create(ClockId::HIGHRES, None).unwrap();
+    user.timer_settime(
+        t,
+        Arm::Relative,
+        ItimerSpec::periodic(d(10 * US), d(50 * US)),
+    )
+    .unwrap();
+    assert_eq!(
+        user.timer_gettime(t).unwrap(),
+        ItimerSpec::periodic(d(200 * US), d(200 * US))
+    );
+    assert_eq!(fires_after(&k, &user, 200 * US), 0);
+    assert_eq!(fires_after(&k, &user, 200 * US), 0);
+    // Values at or above the floor are untouched; so is REALTIME.
+    user.timer_settime(
+        t,
+        Arm::Relative,
+        ItimerSpec::periodic(d(300 * US), d(250 * US)),
+    )
+    .unwrap();
+    assert_eq!(
+        user.timer_gettime(t).unwrap(),
+        ItimerSpec::periodic(d(300 * US), d(250 * US))
+    );
+    let r = user.timer_create(ClockId::REALTIME, None).unwrap();
+    user.timer_settime(
+        r,
+        Arm::Relative,
+        ItimerSpec::periodic(d(10 * US), d(10 * US)),
+    )
+    .unwrap();
+    assert_eq!(user.timer_gettime(r).unwrap().interval, d(10 * US));
+
+    let root = k.spawn_process(Credentials::ROOT);
+    let t = root.timer_create(ClockId::HIGHRES, None).unwrap();
+    root.timer_settime(t, Arm::Relative, ItimerSpec::periodic(d(10 * US), d(1)))
+        .unwrap();
+    assert_eq!(
+        root.timer_gettime(t).unwrap(),
+        ItimerSpec::periodic(d(10 * US), d(1)),
+        "privileged callers are exempt"
+    );
+}
+
+#[test]
+fn gettime_and_getres_on_the_simulated_host() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    for clock in [ClockId::REALTIME, ClockId::HIGHRES, ClockId::VM] {
+        assert_eq!(p.clock_getres(clock).unwrap(), d(1));
+    }
+    let h0 = p.clock_gettime(ClockId::HIGHRES).unwrap();
+    k.advance_ns(123_456_789).unwrap();
+    assert_eq!(
+        p.clock_gettime(ClockId::HIGHRES).unwrap() - h0,
+        d(123_456_789)
+    );
+    assert_eq!(
+        p.clock_gettime(ClockId::REALTIME).unwrap(),
+        d(1_700_000_000 * SEC + 123_456_789)
+    );
+}
+
+#[test]
+fn timers_stop_after_delete_and_exit() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let t = p.timer_create(ClockId::HIGHRES, None).unwrap();
+    p.timer_settime(t, Arm::Relative, ItimerSpec::periodic(d(MS), d(MS)))
+        .unwrap();
+    k.advance_ns(MS).unwrap();
+    p.timer_delete(t).unwrap();
+    p.sigtimedwait(alrm(), Some(Duration::ZERO)).unwrap();
+    k.advance_ns(10 * MS).unwrap();
+    quiet(&p);
+    for c in [ClockId::REALTIME, ClockId::HIGHRES, ClockId::VM] {
+        let t = p.timer_create(c, None).unwrap();
+        p.timer_settime(t, Arm::Relative, ItimerSpec::periodic(d(MS), d(MS)))
+            .unwrap();
+    }
+    p.exit();
+    k.advance_ns(10 * MS).unwrap();
+    assert_eq!(
+        k.host().clocks().earliest_host_deadline(),
+        None,
+        "nothing armed"
+    );
+}
+
+#[test]
+fn sigtimedwait_timeout_is_exact_on_the_simulated_host() {
+    let k = Kernel::simulated();
+    let p = std::sync::Arc::new(k.spawn_process(Credentials::ROOT));
+    let waiter = {
+        let p = p.clone();
+        std::thread::spawn(move || p.sigtimedwait(SigSet::FULL, Some(Duration::from_millis(20))))
+    };
+    while k.host().clocks().earliest_host_deadline().is_none() {
+        std::thread::yield_now();
+    }
+    k.advance_ns(20 * MS - 1).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!waiter.is_finished());
+    k.advance_ns(1).unwrap();
+    assert_eq!(waiter.join().unwrap(), Err(Errno::EAGAIN));
+}
