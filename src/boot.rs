@@ -17,7 +17,7 @@ use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use itimer_clock_backends::{Bases, install};
-use itimer_hostalarm::alarm::{BackendKind, Precedence};
+use itimer_hostalarm::alarm::Precedence;
 use itimer_hostalarm::host::Host;
 use itimer_hostalarm::timer_loop::LoopError;
 use itimer_hostalarm::{ClocksConfig, LoopStats, SimConfig, SimError, SimHost};
@@ -123,9 +123,7 @@ impl KernelBuilder {
 
 /// The resolution of the alarm backend a real host started with.
 fn real_resolution_ns(host: &Host) -> u64 {
-    host.as_real()
-        .and_then(|l| BackendKind::from_name(l.backend_name()))
-        .map_or(1, |kind| kind.instantiate().resolution_ns())
+    host.as_real().map_or(1, |l| l.resolution_ns())
 }
 
 fn assemble(config: KernelConfig, bases: &StdArc<Bases>) -> Result<itimer_kernel::Kernel, Errno> {

@@ -37,4 +37,4 @@ pub use sim::{SimConfig, SimError, SimHost};
 pub use step::LoopStats;
 pub use time::{Scale, TimeSource};
 pub use timer::{Timer, TimerHandle};
-pub use timer_loop::{LoopError, TimerLoop};
+pub use timer_loop::{LoopError, Started, TimerLoop};

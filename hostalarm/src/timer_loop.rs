@@ -108,14 +108,25 @@ impl fmt::Display for LoopError {
 
 impl std::error::Error for LoopError {}
 
+/// What the loop thread reports about the backend that started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The backend's name.
+    pub name: &'static str,
+    /// The granularity with which it really fires, ns.
+    pub resolution_ns: u64,
+    /// Its re-arm floor, ns.
+    pub min_rearm_ns: u64,
+}
+
 /// A one-shot report from the loop thread to the caller.
 struct Rendezvous {
-    slot: Mutex<Option<Result<&'static str, LoopError>>>,
+    slot: Mutex<Option<Result<Started, LoopError>>>,
     cv: Condvar,
 }
 
 impl Rendezvous {
-    fn put(&self, r: Result<&'static str, LoopError>) {
+    fn put(&self, r: Result<Started, LoopError>) {
         let mut g = self.slot.lock();
         if g.is_none() {
             *g = Some(r);
@@ -124,7 +135,7 @@ impl Rendezvous {
         self.cv.notify_all();
     }
 
-    fn wait(&self) -> Result<&'static str, LoopError> {
+    fn wait(&self) -> Result<Started, LoopError> {
         let mut g = self.slot.lock();
         loop {
             if let Some(r) = g.take() {
@@ -224,9 +235,13 @@ fn loop_thread(shared: Arc<LoopShared>, clocks: Clocks, startup: Startup, report
     *shared.thread_key.lock() = Some(ThreadKey::current());
     match start_backend(startup) {
         Ok(b) => {
-            let name = b.name();
+            let started = Started {
+                name: b.name(),
+                resolution_ns: b.resolution_ns(),
+                min_rearm_ns: b.min_rearm_ns(),
+            };
             *shared.backend.lock() = Some(b);
-            report.put(Ok(name));
+            report.put(Ok(started));
         }
         Err(e) => {
             report.put(Err(e));
@@ -300,7 +315,8 @@ pub struct TimerLoop {
     clocks: Clocks,
     shared: Arc<LoopShared>,
     thread: Option<JoinHandle<()>>,
-    backend_name: &'static str,
+    /// The backend that started.
+    started: Started,
     /// The process that started the loop.
     pid: Pid,
 }
@@ -308,7 +324,7 @@ pub struct TimerLoop {
 impl fmt::Debug for TimerLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimerLoop")
-            .field("backend", &self.backend_name)
+            .field("backend", &self.started.name)
             .field("pid", &self.pid)
             .finish_non_exhaustive()
     }
@@ -333,11 +349,11 @@ impl TimerLoop {
             .bind(Box::new(shared.notifier.clone()))
             .map_err(|_| LoopError::AlreadyBound)?;
         match spawn(&shared, clocks, Startup::Fresh(candidates)) {
-            Ok((thread, backend_name)) => Ok(TimerLoop {
+            Ok((thread, started)) => Ok(TimerLoop {
                 clocks: clocks.clone(),
                 shared,
                 thread: Some(thread),
-                backend_name,
+                started,
                 pid: getpid(),
             }),
             Err(e) => {
@@ -354,7 +370,17 @@ impl TimerLoop {
 
     /// The name of the backend that started.
     pub fn backend_name(&self) -> &'static str {
-        self.backend_name
+        self.started.name
+    }
+
+    /// The granularity with which the started backend really fires, ns.
+    pub fn resolution_ns(&self) -> u64 {
+        self.started.resolution_ns
+    }
+
+    /// The started backend's re-arm floor, ns.
+    pub fn min_rearm_ns(&self) -> u64 {
+        self.started.min_rearm_ns
     }
 
     /// A snapshot of the loop's counters.
@@ -392,10 +418,10 @@ impl TimerLoop {
         old.notifier.waker().close_after_fork();
         let shared = LoopShared::new()?;
         self.clocks.rebind(Box::new(shared.notifier.clone()));
-        let (thread, name) = spawn(&shared, &self.clocks, Startup::AfterFork(backend))?;
+        let (thread, started) = spawn(&shared, &self.clocks, Startup::AfterFork(backend))?;
         self.shared = shared;
         self.thread = Some(thread);
-        self.backend_name = name;
+        self.started = started;
         self.pid = getpid();
         Ok(())
     }
@@ -405,7 +431,7 @@ fn spawn(
     shared: &Arc<LoopShared>,
     clocks: &Clocks,
     startup: Startup,
-) -> Result<(JoinHandle<()>, &'static str), LoopError> {
+) -> Result<(JoinHandle<()>, Started), LoopError> {
     let report = Arc::new(Rendezvous {
         slot: Mutex::new(None),
         cv: Condvar::new(),
@@ -414,7 +440,7 @@ fn spawn(
     let thread = thread::spawn_named("itimer-loop", move || loop_thread(s, c, startup, r))
         .map_err(|e| LoopError::Host(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN))))?;
     match report.wait() {
-        Ok(name) => Ok((thread, name)),
+        Ok(started) => Ok((thread, started)),
         Err(e) => {
             let _ = thread.join();
             Err(e)
