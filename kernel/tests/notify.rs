@@ -459,3 +459,56 @@ fn many_thread_timers_balance() {
         })
     });
 }
+
+#[test]
+fn deletes_racing_fires_never_see_a_late_callback() {
+    // A thread fires timers continuously; the test creates SIGEV_THREAD
+    // timers and deletes them while callbacks run. A callback that starts
+    // (or is still running) after its timer's delete returned is a
+    // violation.
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (k, clock) = boot();
+    let p = k.spawn_process(Credentials::ROOT);
+    let violations = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let firer = {
+        let (clock, stop) = (clock.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                clock.advance(Nsec(MS / 4));
+                std::thread::yield_now();
+            }
+        })
+    };
+    for round in 0..300u64 {
+        let deleted = Arc::new(AtomicBool::new(false));
+        let (d, v, c) = (deleted.clone(), violations.clone(), calls.clone());
+        let t = p
+            .timer_create(
+                ClockId::HIGHRES,
+                Some(SigEvent::thread(round, move |_, _| {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    if d.load(Ordering::SeqCst) {
+                        v.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Linger, so that deletes often find it running.
+                    std::thread::sleep(Duration::from_micros(200));
+                    if d.load(Ordering::SeqCst) {
+                        v.fetch_add(1, Ordering::SeqCst);
+                    }
+                })),
+            )
+            .unwrap();
+        periodic_ms(&p, t);
+        std::thread::sleep(Duration::from_micros(round % 7 * 150));
+        p.timer_delete(t).unwrap();
+        deleted.store(true, Ordering::SeqCst);
+    }
+    stop.store(true, Ordering::Relaxed);
+    firer.join().unwrap();
+    drop(p);
+    assert_eq!(k.service_threads(), 0);
+    assert!(calls.load(Ordering::SeqCst) > 0, "callbacks ran");
+    assert_eq!(violations.load(Ordering::SeqCst), 0);
+}
