@@ -130,7 +130,13 @@ impl ManualClock {
     /// a callout exists an instant before it is armed, and time advanced in
     /// between would be lost on it.
     pub fn settled_timers(&self, n: usize) -> bool {
-        let timers: Vec<_> = self.clock.lock().timers.iter().map(|(_, t)| t.clone()).collect();
+        let timers: Vec<_> = self
+            .clock
+            .lock()
+            .timers
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect();
         timers.len() == n && timers.iter().all(|t| t.state.lock().ever_set)
     }
 

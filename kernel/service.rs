@@ -12,9 +12,8 @@
 //! join, it detaches it instead: the body returns as soon as the user code
 //! does, and the count shows when it has.
 //!
-//! `ServiceThread::is_current` recognises the thread without naming a
-//! thread-id type (only `sync.rs` may name loom's): it keeps a closure
-//! comparing the current thread's id with the one recorded at spawn.
+//! `ServiceThread::is_current` recognises the thread by the `ThreadId`
+//! recorded at spawn (`sync::thread::ThreadId`: std's, or loom's).
 
 use nix::errno::Errno;
 
@@ -34,7 +33,8 @@ impl Drop for Alive<'_> {
 /// A spawned service thread; see the module docs.
 pub(crate) struct ServiceThread {
     handle: JoinHandle<()>,
-    is_current: Box<dyn Fn() -> bool + Send + Sync>,
+    /// The thread's id, to recognise a call made on it.
+    id: thread::ThreadId,
 }
 
 impl std::fmt::Debug for ServiceThread {
@@ -65,15 +65,12 @@ impl ServiceThread {
             }
         };
         let id = handle.thread().id();
-        Ok(ServiceThread {
-            handle,
-            is_current: Box::new(move || thread::current().id() == id),
-        })
+        Ok(ServiceThread { handle, id })
     }
 
     /// Whether the calling thread is this service thread.
     pub fn is_current(&self) -> bool {
-        (self.is_current)()
+        thread::current().id() == self.id
     }
 
     /// Waits for the body to return (the caller has made sure it will),

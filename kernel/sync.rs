@@ -85,7 +85,7 @@ mod imp {
 
     /// Threads (std in normal builds).
     pub mod thread {
-        pub use std::thread::{JoinHandle, current, spawn, yield_now};
+        pub use std::thread::{JoinHandle, ThreadId, current, spawn, yield_now};
 
         /// Spawns a named thread (the name shows in debuggers and `ps -L`).
         pub fn spawn_named<F, T>(name: &str, f: F) -> std::io::Result<JoinHandle<T>>
@@ -168,7 +168,7 @@ mod imp {
 
     /// Threads (loom's model threads under `--cfg loom`).
     pub mod thread {
-        pub use loom::thread::{JoinHandle, current, spawn, yield_now};
+        pub use loom::thread::{JoinHandle, ThreadId, current, spawn, yield_now};
 
         /// Spawns a thread; loom threads carry no name.
         pub fn spawn_named<F, T>(_name: &str, f: F) -> std::io::Result<JoinHandle<T>>

@@ -24,6 +24,7 @@ pub use itimer_clock_backends as clock_backends;
 pub use itimer_hostalarm as hostalarm;
 pub use itimer_kernel as kernel;
 pub use itimer_kernel::{
-    Arm, ClockId, Credentials, Disposition, Errno, ItimerSpec, KernelConfig, LwpId, Pid, Process,
-    SigEvent, SigSet, TimerId, abi,
+    AlertMode, Arm, ClockId, Credentials, Disposition, Errno, ItimerSpec, KernelConfig, LwpId, Pid,
+    PortEvents, PortId, Process, SigEvent, SigHandler, SigSet, ThreadCallback, ThreadNotify,
+    TimerId, abi,
 };

@@ -35,12 +35,8 @@
 //!   into the host; the token and `current` are cleared on the way out, and
 //!   the timer's callback is lost (the timer never runs again).
 //!
-//! Thread identity: `itimer_kernel::sync` re-exports `thread::current` but
-//! no `ThreadId` type, so a thread is named by the hash of its id (the
-//! same code then compiles against std and loom threads). Two live threads
-//! colliding would need a 64-bit SipHash collision.
-
-use std::hash::{DefaultHasher, Hash, Hasher};
+//! Thread identity: a thread is named by its `ThreadId` from
+//! `itimer_kernel::sync::thread` (std's or loom's).
 
 use nix::errno::Errno;
 
@@ -52,13 +48,11 @@ use crate::timerlist::{TimerKey, TimerQueue};
 
 /// Names a thread (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ThreadKey(u64);
+pub(crate) struct ThreadKey(thread::ThreadId);
 
 impl ThreadKey {
     pub(crate) fn current() -> ThreadKey {
-        let mut h = DefaultHasher::new();
-        thread::current().id().hash(&mut h);
-        ThreadKey(h.finish())
+        ThreadKey(thread::current().id())
     }
 }
 
