@@ -18,6 +18,7 @@
 //! ```
 
 pub mod boot;
+pub mod script;
 
 pub use boot::{BootError, Kernel, KernelBuilder, SimKernel};
 pub use itimer_clock_backends as clock_backends;
