@@ -1,5 +1,8 @@
-//! The `itimer` command.
+//! The `itimer` command: the demo, the host alarm list, the scenario
+//! runner and shell, and the latency bench. See `itimer --help`.
 
-fn main() {
-    println!("itimer: see `itimer --help`");
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }
