@@ -339,18 +339,21 @@ impl BackendTimer for EmuTimer {
                     .arm_ns(self.shared.bases.to_emu(base, d))
                     .map_err(|_| Errno::EINVAL)?;
             }
+            // Only the current base's emulator timer can be armed: each
+            // settime cancels the one of the base it leaves, and
+            // `on_expire` / `rebase_wall` arm only the current base's. So
+            // at most the old base's needs cancelling: when disarming, or
+            // when moving to another base (re-arming on the same base
+            // replaced it already).
+            let old_base = s.base;
+            let to_cancel =
+                (deadline.is_none() || old_base != base).then(|| s.handle(old_base).clone());
             s.base = base;
             s.deadline = deadline;
             s.interval = spec.interval.0;
-            let to_cancel: Vec<TimerHandle> = s
-                .handles
-                .iter()
-                .filter(|(b, _)| deadline.is_none() || *b != base)
-                .map(|(_, h)| h.clone())
-                .collect();
             (old, to_cancel)
         };
-        for h in to_cancel {
+        if let Some(h) = to_cancel {
             h.del();
         }
         Ok(old)
