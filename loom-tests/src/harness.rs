@@ -155,3 +155,26 @@ where
     report(name, " until the first failure", &e);
     (msg, e)
 }
+
+/// Runs `model` on deliberately broken code and asserts that loom finds an
+/// interleaving where it fails with a message containing one of `why`.
+///
+/// The failure is the point, so while exploring, the process-wide panic
+/// hook prints it as expected instead of as a crash with a backtrace: call
+/// this only from a test binary that runs nothing else at the same time.
+pub fn expect_caught<F>(name: &str, model: F, why: &[&str])
+where
+    F: Fn() -> String + Sync + Send + 'static,
+{
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("expected failure of a model on deliberately broken code: {info}");
+    }));
+    let (msg, e) = explore_expecting_panic(name, model);
+    let _ = std::panic::take_hook();
+    assert!(
+        why.iter().any(|w| msg.contains(w)),
+        "model {name} failed after {} interleavings, but not for the expected reason: {msg}",
+        e.interleavings
+    );
+    eprintln!("loom model {name} caught the broken variant: {msg}");
+}

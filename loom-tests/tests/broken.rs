@@ -10,33 +10,14 @@
         loom_broken = "drain",
         loom_broken = "growth",
         loom_broken = "fire",
-        loom_broken = "detach",
-        loom_broken = "waker"
+        loom_broken = "detach"
     )
 ))]
 
-use itimer_loom_tests::harness::explore_expecting_panic;
+#[allow(unused_imports)]
+use itimer_loom_tests::harness::expect_caught as must_fail;
 #[allow(unused_imports)]
 use itimer_loom_tests::models;
-
-/// Runs `model` expecting a failure whose message contains one of `why`.
-#[allow(dead_code)]
-fn must_fail(name: &str, model: fn() -> String, why: &[&str]) {
-    // The failure is the point: say so instead of printing a backtrace.
-    // (One test per binary runs under a given variant, so the process-wide
-    // hook is ours alone.)
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("expected failure of a model on a broken kernel: {info}");
-    }));
-    let (msg, e) = explore_expecting_panic(name, model);
-    let _ = std::panic::take_hook();
-    assert!(
-        why.iter().any(|w| msg.contains(w)),
-        "model {name} failed after {} interleavings, but not for the expected reason: {msg}",
-        e.interleavings
-    );
-    eprintln!("loom model {name} caught the broken variant: {msg}");
-}
 
 /// `timer_delete_locked` clears the slot without waiting for the blockers:
 /// a blocker wakes to a missing slot.
@@ -84,18 +65,5 @@ fn broken_growth_is_caught_by_model_5() {
         "5 create_vs_growth [broken: growth]",
         models::create_growth::create_vs_growth,
         &["distinct ids", "handed out twice"],
-    );
-}
-
-/// The model's own waker made non-sticky (a bare condvar notify instead of
-/// an eventfd counter): a kick that lands while the sleeper is computing
-/// is lost, and the sleeper sleeps past an earlier deadline.
-#[cfg(loom_broken = "waker")]
-#[test]
-fn broken_waker_is_caught_by_model_6() {
-    must_fail(
-        "6 notify_vs_arm [broken: waker]",
-        models::notify::notify_vs_arm,
-        &["lost wakeup"],
     );
 }

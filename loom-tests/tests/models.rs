@@ -8,8 +8,7 @@
         loom_broken = "drain",
         loom_broken = "growth",
         loom_broken = "fire",
-        loom_broken = "detach",
-        loom_broken = "waker"
+        loom_broken = "detach"
     ))
 ))]
 

@@ -37,29 +37,27 @@ struct WakeState {
     /// Kicked since the sleeper last cleared it (sticky, like an eventfd
     /// counter).
     kicked: bool,
-    /// The sleeper is inside its wait (used only by the broken waker).
-    #[cfg_attr(not(loom_broken = "waker"), allow(dead_code))]
+    /// The sleeper is inside its wait (what a non-sticky waker looks at).
     waiting: bool,
     /// Arming threads that finished (the model's stand-in for time
     /// reaching the sleeper's deadline once nothing else can happen).
     armers_done: usize,
 }
 
-/// A sticky waker on a condvar.
+/// A waker on a condvar: sticky, or (for the proof that the model bites)
+/// a bare notify that only reaches a sleeper already waiting.
 #[derive(Debug, Default)]
 struct CondvarWaker {
     state: Mutex<WakeState>,
     cv: Condvar,
+    /// Whether a kick that lands before the wait still ends it.
+    sticky: bool,
 }
 
 impl Waker for CondvarWaker {
     fn wake(&self) {
         let mut s = self.state.lock();
-        // Deliberately broken variant, for the suite's proof that model 6
-        // bites: a waker that is not sticky (a bare condvar notify) loses
-        // a kick that lands before the sleeper waits.
-        #[cfg(loom_broken = "waker")]
-        if !s.waiting {
+        if !self.sticky && !s.waiting {
             return;
         }
         s.kicked = true;
@@ -70,7 +68,22 @@ impl Waker for CondvarWaker {
 /// The model (one interleaving; run it with the harness). Outcome: the
 /// sleeper's rounds and the kicks issued.
 pub fn notify_vs_arm() -> String {
-    let notifier = Arc::new(Notifier::new(CondvarWaker::default()));
+    run(true)
+}
+
+/// The same model with a waker that is not sticky (a bare condvar notify
+/// instead of an eventfd counter): a kick that lands while the sleeper is
+/// computing is lost. Deliberately broken, for the proof that the model
+/// bites (`tests/broken_waker.rs`); needs no special build.
+pub fn notify_vs_arm_non_sticky_waker() -> String {
+    run(false)
+}
+
+fn run(sticky: bool) -> String {
+    let notifier = Arc::new(Notifier::new(CondvarWaker {
+        sticky,
+        ..CondvarWaker::default()
+    }));
     let lists = Arc::new(Mutex::new(BTreeSet::from([ARMED])));
 
     let armers: Vec<_> = ARMS
