@@ -447,8 +447,8 @@ fn print_timeline(r: &Record) {
     println!();
     println!("Timeline (timers with a period of 50 ms or more; time since the timers were armed)");
     println!(
-        "  {:>8}  {:<5} {:<9} {:<9} {:<7} {:>11} {:>9}",
-        "time", "proc", "timer", "clock", "notify", "expirations", "late"
+        "  {:>8}  {:<5} {:<9} {:<9} {:<7} {:>11} {:>7} {:>9}",
+        "time", "proc", "timer", "clock", "notify", "expirations", "overrun", "late"
     );
     let mut lines: Vec<(Duration, String)> = r
         .host_events
@@ -469,17 +469,14 @@ fn print_timeline(r: &Record) {
         lines.push((
             d.at,
             format!(
-                "  {:>7.3}s  {:<5} {:<9} {:<9} {:<7} {:>11} {:>9}",
+                "  {:>7.3}s  {:<5} {:<9} {:<9} {:<7} {:>11} {:>7} {:>9}",
                 d.at.as_secs_f64(),
                 t.proc,
                 t.name,
                 t.clock_name,
                 t.how,
-                if d.expirations > 1 {
-                    format!("{} (+{})", d.expirations, d.expirations - 1)
-                } else {
-                    d.expirations.to_string()
-                },
+                d.expirations,
+                d.expirations - 1,
                 late
             ),
         ));

@@ -496,8 +496,12 @@ fn parse_command(verb: &str, rest: &[&str]) -> Result<Command, String> {
                     a.next += 1;
                     w.parse::<u64>()
                         .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| format!("`step {w}`: the count must be a number >= 1"))?
+                        .filter(|n| (1..=MAX_STEP_COUNT).contains(n))
+                        .ok_or_else(|| {
+                            format!(
+                                "`step {w}`: the count must be a number from 1 to {MAX_STEP_COUNT}"
+                            )
+                        })?
                 }
                 None => 1,
             };
@@ -578,6 +582,9 @@ fn parse_command(verb: &str, rest: &[&str]) -> Result<Command, String> {
     };
     Ok(cmd)
 }
+
+/// The largest count `step N` takes.
+pub const MAX_STEP_COUNT: u64 = 1_000_000;
 
 /// Every verb, for error messages.
 pub const VERBS: [&str; 25] = [
@@ -829,7 +836,8 @@ mod tests {
             ("settime a t1 5ms abs=1s", "not both"),
             ("settime a t1 5 ", "not a duration"),
             ("advance -1s", "forward"),
-            ("step 0", ">= 1"),
+            ("step 0", "from 1 to"),
+            ("step 1000001", "from 1 to 1000000"),
             ("block a", "needs signals"),
             ("vm pause", "vm stop"),
             ("port open a P", "unknown `port open`"),

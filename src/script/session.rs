@@ -61,7 +61,7 @@ pub const SCRIPT_TIMER_MAX: usize = 32;
 /// Expiry lines shown per timer per command unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 6;
 /// The most deadlines one `advance` may step through.
-pub const MAX_STEPS_PER_COMMAND: u64 = 1_000_000;
+pub const MAX_STEPS_PER_COMMAND: u64 = 100_000;
 /// How long the interpreter waits for a SIGEV_THREAD callback that must
 /// come (generous: the machine may be loaded; nothing is timed, only
 /// bounded).
