@@ -1,0 +1,1044 @@
+//! The whole syscall surface on the simulated host against a small
+//! reference model (`refmodel/model.rs`), as a proptest state machine.
+//!
+//! Two processes (one privileged, one not) create, arm, read and delete
+//! timers on every clock, wait for signals, create, use and close event
+//! ports, set the wall clock, stop and start the VM, and move time by small
+//! and large steps. Every return value, errno, siginfo and port event is
+//! compared with the model's; after every step the whole visible state is
+//! too (pending signals, every timer's setting, pending count and overrun,
+//! open ports and their queues, the clocks, the process's resource counts).
+//!
+//! The kernel is booted with small limits (4 timers per process, 2 ports
+//! per process, 3 event slots per port) so that every `EAGAIN` and
+//! `EMFILE` is reachable in a short sequence.
+//!
+//! `ITIMER_REFMODEL_CASES` sets the number of cases (default 128);
+//! failures are saved in `tests/refmodel.proptest-regressions` and replayed
+//! first on every run.
+
+#[path = "refmodel/model.rs"]
+mod model;
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::FileFailurePersistence;
+use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
+
+use itimer::abi::*;
+use itimer::kernel::PortId;
+use itimer::kernel::itimer::ItFlags;
+use itimer::{Credentials, Errno, Kernel, KernelConfig, Process, SimKernel};
+
+use model::{Base, Limits, Model, Notify, Op, Outcome, SEC, ns_of, sigbit, ts_of};
+
+const LIMITS: Limits = Limits {
+    timer_max: 4,
+    port_max: 2,
+    port_max_events: 3,
+};
+
+/// The most host passes one generated `Advance` may cost (the simulated
+/// host stops at every deadline; this keeps a case fast in debug builds).
+const PASS_BUDGET: u64 = 20_000;
+
+const MS: i64 = 1_000_000;
+
+// ---------------------------------------------------------------- generation
+
+/// (process, timer id): mostly a live timer of that process, sometimes
+/// any id in and around the table's range.
+fn timer_strategy(s: &Model) -> BoxedStrategy<(usize, i32)> {
+    let live: Vec<(usize, i32)> = s
+        .procs
+        .iter()
+        .enumerate()
+        .flat_map(|(p, pr)| pr.timers.keys().map(move |&t| (p, t)))
+        .collect();
+    let any = (0..2usize, -1..(LIMITS.timer_max as i32 + 2));
+    if live.is_empty() {
+        any.boxed()
+    } else {
+        prop_oneof![6 => select(live), 1 => any].boxed()
+    }
+}
+
+/// Port ids: mostly open ones, sometimes any small id.
+fn port_strategy(s: &Model) -> BoxedStrategy<i32> {
+    let open: Vec<i32> = s.ports.keys().copied().collect();
+    let any = prop_oneof![Just(-1), 3..8i32];
+    if open.is_empty() {
+        any.boxed()
+    } else {
+        prop_oneof![4 => select(open), 1 => any].boxed()
+    }
+}
+
+fn signo_strategy() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        4 => Just(SIGALRM),
+        3 => Just(SIGUSR1),
+        3 => Just(SIGRTMIN),
+        1 => Just(SIGKILL),
+        1 => Just(NSIG - 1),
+        1 => select(vec![0, NSIG, -1]),
+    ]
+}
+
+fn sigevent_strategy(s: &Model) -> BoxedStrategy<Option<Sigevent>> {
+    let port = port_strategy(s);
+    let port_weight = if s.ports.is_empty() { 2 } else { 6 };
+    let port_ev = |notify: i32| {
+        move |(port, user): (i32, u64)| {
+            Some(Sigevent {
+                sigev_notify: notify,
+                sigev_port: PortNotify {
+                    portnfy_port: port,
+                    portnfy_user: user,
+                },
+                ..Sigevent::default()
+            })
+        }
+    };
+    prop_oneof![
+        3 => Just(None),
+        1 => any::<i32>().prop_map(|signo| Some(Sigevent {
+            sigev_notify: SIGEV_NONE,
+            sigev_signo: signo,
+            ..Sigevent::default()
+        })),
+        5 => (signo_strategy(), 0..4u64).prop_map(|(signo, value)| Some(Sigevent {
+            sigev_notify: SIGEV_SIGNAL,
+            sigev_signo: signo,
+            sigev_value: value,
+            ..Sigevent::default()
+        })),
+        port_weight => (port.clone(), 0..4u64).prop_map(port_ev(SIGEV_PORT)),
+        1 => (port, 0..4u64).prop_map(port_ev(SIGEV_THREAD)),
+        1 => select(vec![0, 5, -1]).prop_map(|notify| Some(Sigevent {
+            sigev_notify: notify,
+            sigev_signo: SIGALRM,
+            ..Sigevent::default()
+        })),
+    ]
+    .boxed()
+}
+
+fn clock_strategy() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        4 => Just(CLOCK_REALTIME),
+        4 => Just(CLOCK_HIGHRES),
+        3 => Just(CLOCK_VM),
+        1 => Just(CLOCK_REALTIME0),
+        1 => select(vec![CLOCK_VIRTUAL, CLOCK_THREAD_CPUTIME_ID, CLOCK_PROCESS_CPUTIME_ID]),
+        1 => select(vec![-1, 7, CLOCK_MAX]),
+    ]
+}
+
+/// Malformed or extreme `timespec`s.
+fn weird_timespec() -> impl Strategy<Value = Timespec> {
+    select(vec![
+        Timespec {
+            tv_sec: 0,
+            tv_nsec: -1,
+        },
+        Timespec {
+            tv_sec: 0,
+            tv_nsec: SEC,
+        },
+        Timespec {
+            tv_sec: -1,
+            tv_nsec: 0,
+        },
+        Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        },
+        Timespec {
+            tv_sec: i64::MAX / SEC,
+            tv_nsec: 999_999_999,
+        },
+        ts_of(i64::MAX),
+    ])
+}
+
+fn interval_strategy() -> impl Strategy<Value = Timespec> {
+    prop_oneof![
+        12 => select(vec![0, 0, 0, 1, 100_000, 200_000, MS, MS, MS, 3 * MS, 7 * MS, SEC])
+            .prop_map(ts_of),
+        1 => weird_timespec(),
+    ]
+}
+
+/// The base a timer's arming would run on (for absolute values near its
+/// clock's present).
+fn base_for(s: &Model, p: usize, tid: i32, abs: bool) -> Base {
+    match s.procs[p].timers.get(&tid).map(|t| t.clock) {
+        Some(CLOCK_REALTIME | CLOCK_REALTIME0) if abs => Base::Wall,
+        Some(CLOCK_VM) => Base::Vm,
+        _ => Base::Mono,
+    }
+}
+
+/// How a generated setting's value is chosen.
+#[derive(Debug, Clone, Copy)]
+enum ValueKind {
+    /// Relative, this many ns.
+    Rel(i64),
+    /// Absolute, this far from the timer's clock's present.
+    AbsDelta(i64),
+    /// A raw timespec and raw flags.
+    Raw(Timespec, i32),
+}
+
+fn value_strategy() -> impl Strategy<Value = ValueKind> {
+    prop_oneof![
+        6 => select(vec![
+            0, 1, 50_000, 199_999, 200_000, MS, 2_500_000, 10 * MS, SEC, 3600 * SEC, i64::MAX,
+        ])
+        .prop_map(ValueKind::Rel),
+        4 => select(vec![-SEC, -MS, -1, 0, 1, MS, 7 * MS, SEC]).prop_map(ValueKind::AbsDelta),
+        1 => (weird_timespec(), select(vec![0, TIMER_ABSTIME, 2, -1]))
+            .prop_map(|(ts, f)| ValueKind::Raw(ts, f)),
+    ]
+}
+
+fn settime_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let st = Arc::new(s.clone());
+    (timer_strategy(s), value_strategy(), interval_strategy())
+        .prop_map(move |((p, tid), kind, it_interval)| {
+            let (flags, it_value) = match kind {
+                ValueKind::Rel(v) => (0, ts_of(v)),
+                ValueKind::AbsDelta(d) => {
+                    let now = st.now(base_for(&st, p, tid, true));
+                    (TIMER_ABSTIME, ts_of(now.saturating_add(d)))
+                }
+                ValueKind::Raw(ts, f) => (f, ts),
+            };
+            // A 1 ns period floods the simulated host (it stops at every
+            // deadline), so it is kept only where the HIGHRES floor raises
+            // it, where the setting disarms, and on absolute REALTIME
+            // timers (which a clock_settime jump makes overrun past
+            // DELAYTIMER_MAX); elsewhere it becomes 1 ms.
+            let clock = st.procs[p].timers.get(&tid).map(|t| t.clock);
+            let floored = clock == Some(CLOCK_HIGHRES) && !st.procs[p].privileged;
+            let wall =
+                matches!(clock, Some(CLOCK_REALTIME | CLOCK_REALTIME0)) && flags == TIMER_ABSTIME;
+            let disarms = ns_of(&it_value) == Ok(0);
+            let it_interval = if ns_of(&it_interval) == Ok(1) && !floored && !disarms && !wall {
+                ts_of(MS)
+            } else {
+                it_interval
+            };
+            Op::Settime {
+                p,
+                tid,
+                flags,
+                spec: Itimerspec {
+                    it_interval,
+                    it_value,
+                },
+            }
+        })
+        .boxed()
+}
+
+fn advance_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let st = Arc::new(s.clone());
+    select(vec![
+        0,
+        1,
+        99_999,
+        100_000,
+        MS,
+        2_500_000,
+        10 * MS,
+        100 * MS,
+        1_500 * MS,
+    ])
+    .prop_map(move |mut ns| {
+        while ns > 0 && st.passes_for(ns) > PASS_BUDGET {
+            ns /= 4;
+        }
+        Op::Advance { ns }
+    })
+    .boxed()
+}
+
+fn clock_settime_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let wall = s.wall;
+    let ts = prop_oneof![
+        6 => select(vec![
+            -3600 * SEC, -SEC, -MS, -1, 1, MS, SEC, 3600 * SEC,
+        ])
+        .prop_map(move |d| ts_of(wall.saturating_add(d))),
+        1 => Just(ts_of(42 * SEC)),
+        1 => weird_timespec(),
+    ];
+    let clock = prop_oneof![
+        6 => Just(CLOCK_REALTIME),
+        1 => select(vec![CLOCK_REALTIME0, CLOCK_HIGHRES, CLOCK_VM, 99]),
+    ];
+    (0..2usize, clock, ts)
+        .prop_map(|(p, clock, ts)| Op::ClockSettime { p, clock, ts })
+        .boxed()
+}
+
+/// The reference state machine: the model drives generation.
+struct Reference;
+
+impl ReferenceStateMachine for Reference {
+    type State = Model;
+    type Transition = Op;
+
+    fn init_state() -> BoxedStrategy<Model> {
+        // Pids are the product's (checked in `init_test`).
+        Just(Model::new(LIMITS, &[(100, 0, true), (101, 1000, false)])).boxed()
+    }
+
+    fn transitions(s: &Model) -> BoxedStrategy<Op> {
+        // Weights follow the state, so that most calls have something to
+        // work on (and a few still find nothing: the error paths).
+        let have_timers = s.procs.iter().any(|p| !p.timers.is_empty());
+        let few = |w: u32| if have_timers { w } else { 1 };
+        let with_ports = |w: u32| if s.ports.is_empty() { 1 } else { w };
+        let queued = s.procs.iter().any(|p| !p.sigq.is_empty());
+        let with_signals = |w: u32| if queued { w } else { 3 };
+        let p = 0..2usize;
+        let sigset = prop_oneof![
+            4 => Just(u64::MAX),
+            3 => select(vec![
+                sigbit(SIGALRM),
+                sigbit(SIGUSR1),
+                sigbit(SIGRTMIN),
+                sigbit(SIGALRM) | sigbit(SIGRTMIN),
+                sigbit(NSIG - 1),
+                0,
+            ]),
+        ];
+        // Mostly a process with something queued.
+        let waiting: Vec<usize> = (0..2).filter(|&i| !s.procs[i].sigq.is_empty()).collect();
+        let sig_p = if waiting.is_empty() {
+            p.clone().boxed()
+        } else {
+            prop_oneof![3 => select(waiting), 1 => p.clone()].boxed()
+        };
+        // Zero, or malformed (EINVAL): never a real wait.
+        let timeout = prop_oneof![
+            9 => Just(Timespec::default()),
+            1 => select(vec![
+                Timespec { tv_sec: 0, tv_nsec: -1 },
+                Timespec { tv_sec: -1, tv_nsec: 0 },
+                Timespec { tv_sec: 0, tv_nsec: SEC },
+            ]),
+        ];
+        prop_oneof![
+            10 => (p.clone(), clock_strategy(), sigevent_strategy(s))
+                .prop_map(|(p, clock, ev)| Op::Create { p, clock, ev }),
+            few(16) => settime_strategy(s),
+            few(3) => timer_strategy(s).prop_map(|(p, tid)| Op::Gettime { p, tid }),
+            few(3) => timer_strategy(s).prop_map(|(p, tid)| Op::Getoverrun { p, tid }),
+            few(4) => timer_strategy(s).prop_map(|(p, tid)| Op::Delete { p, tid }),
+            12 => advance_strategy(s),
+            with_signals(12) => (sig_p, sigset.clone(), timeout)
+                .prop_map(|(p, set, timeout)| Op::Sigwait { p, set, timeout }),
+            if s.ports.is_empty() { 6 } else { 2 } => p.clone().prop_map(|p| Op::PortCreate { p }),
+            with_ports(2) => (p.clone(), port_strategy(s)).prop_map(|(p, port)| Op::PortClose { p, port }),
+            with_ports(3) => (p.clone(), port_strategy(s), 1..4i32, 0..4u64)
+                .prop_map(|(p, port, events, user)| Op::PortSend { p, port, events, user }),
+            with_ports(10) => (p.clone(), port_strategy(s)).prop_map(|(p, port)| Op::PortGet { p, port }),
+            4 => clock_settime_strategy(s),
+            1 => (p.clone(), select(vec![0, 3, 4, CLOCK_VM, 6, -1, CLOCK_MAX]))
+                .prop_map(|(p, clock)| Op::ClockGettime { p, clock }),
+            3 => (p.clone(), signo_strategy(), prop_oneof![4 => Just(0), 4 => Just(1), 1 => Just(2), 1 => Just(-1)])
+                .prop_map(|(p, signo, handler)| Op::Sigaction { p, signo, handler }),
+            3 => (
+                p,
+                prop_oneof![3 => 1..4i32, 1 => select(vec![0, 4])],
+                prop::option::weighted(0.85, sigset),
+            )
+                .prop_map(|(p, how, set)| Op::Sigprocmask { p, how, set }),
+            1 => Just(Op::VmStop),
+            1 => Just(Op::VmStart),
+        ]
+        .boxed()
+    }
+
+    fn preconditions(s: &Model, op: &Op) -> bool {
+        match op {
+            // Shrinking may drop the op that disarmed a fast timer.
+            Op::Advance { ns } => *ns == 0 || s.passes_for(*ns) <= PASS_BUDGET,
+            _ => true,
+        }
+    }
+
+    fn apply(mut s: Model, op: &Op) -> Model {
+        s.apply(op, None).expect("generation never conflicts");
+        s
+    }
+}
+
+// ---------------------------------------------------------------- the product
+
+/// The product, and the model's copy that follows it (committing, among
+/// same-instant notifications, the one the product returned).
+struct Sut {
+    procs: Vec<Process>,
+    k: SimKernel,
+    oracle: Model,
+}
+
+fn run(sut: &Sut, op: &Op) -> Outcome {
+    let raw = |p: usize| sut.procs[p].raw();
+    match *op {
+        Op::Create { p, clock, ev } => Outcome::Id(raw(p).timer_create(clock, ev.as_ref())),
+        Op::Settime {
+            p,
+            tid,
+            flags,
+            spec,
+        } => Outcome::Spec(raw(p).timer_settime(tid, flags, &spec)),
+        Op::Gettime { p, tid } => Outcome::Spec(raw(p).timer_gettime(tid)),
+        Op::Getoverrun { p, tid } => Outcome::Count(raw(p).timer_getoverrun(tid)),
+        Op::Delete { p, tid } => Outcome::Done(raw(p).timer_delete(tid)),
+        Op::Advance { ns } => {
+            sut.k.advance_ns(ns).expect("the simulated host advances");
+            Outcome::Done(Ok(()))
+        }
+        Op::Sigwait { p, set, timeout } => Outcome::Sig(raw(p).sigtimedwait(set, Some(&timeout))),
+        Op::PortCreate { p } => Outcome::Id(raw(p).port_create()),
+        Op::PortClose { p, port } => Outcome::Done(raw(p).port_close(port)),
+        Op::PortSend {
+            p,
+            port,
+            events,
+            user,
+        } => Outcome::Done(raw(p).port_send(port, events, user)),
+        Op::PortGet { p, port } => {
+            Outcome::Event(raw(p).port_get(port, Some(&Timespec::default())))
+        }
+        Op::ClockSettime { p, clock, ts } => Outcome::Done(raw(p).clock_settime(clock, &ts)),
+        Op::ClockGettime { p, clock } => Outcome::Time(raw(p).clock_gettime(clock)),
+        Op::Sigaction { p, signo, handler } => Outcome::Disp(raw(p).sigaction(signo, handler)),
+        Op::Sigprocmask { p, how, set } => Outcome::Mask(raw(p).sigprocmask(how, set)),
+        Op::VmStop => {
+            sut.k.vm_stop();
+            Outcome::Done(Ok(()))
+        }
+        Op::VmStart => {
+            sut.k.vm_start();
+            Outcome::Done(Ok(()))
+        }
+    }
+}
+
+/// Compares everything observable with the oracle.
+fn check_state(sut: &Sut) {
+    let m = &sut.oracle;
+    for (pi, proc) in sut.procs.iter().enumerate() {
+        let mp = &m.procs[pi];
+        let raw = proc.raw();
+        assert_eq!(
+            raw.sigpending(),
+            Ok(m.sigpending(pi)),
+            "sigpending of process {pi}"
+        );
+        assert_eq!(
+            raw.sigprocmask(0, None),
+            Ok(mp.blocked),
+            "mask of process {pi}"
+        );
+        let stats = proc.stats();
+        assert_eq!(stats.timers, mp.timers.len(), "live timers of process {pi}");
+        assert_eq!(
+            stats.sig_entries,
+            m.sig_entries(pi),
+            "signal entries of process {pi}"
+        );
+        for tid in -1..(LIMITS.timer_max as i32 + 2) {
+            let Some(t) = mp.timers.get(&tid) else {
+                assert_eq!(raw.timer_gettime(tid), Err(Errno::EINVAL), "p{pi} t{tid}");
+                assert_eq!(proc.timer_status(tid).err(), Some(Errno::EINVAL));
+                continue;
+            };
+            assert_eq!(
+                raw.timer_gettime(tid),
+                Ok(m.current(t)),
+                "gettime p{pi} t{tid}"
+            );
+            assert_eq!(
+                raw.timer_getoverrun(tid),
+                Ok(t.overrun),
+                "overrun p{pi} t{tid}"
+            );
+            let st = proc.timer_status(tid).expect("live");
+            let flags = match t.notify {
+                Notify::Signal { .. } => ItFlags::SIGNAL,
+                Notify::Port { attached: true, .. } => ItFlags::PORT,
+                _ => ItFlags::empty(),
+            };
+            assert_eq!(
+                (st.clock, st.flags, st.pending, st.overrun),
+                (t.clock, flags, t.pending, t.overrun),
+                "status p{pi} t{tid}"
+            );
+        }
+    }
+    let ports: Vec<(i32, i32)> = sut
+        .k
+        .inner()
+        .ports()
+        .into_iter()
+        .map(|(id, pid)| (id.0, pid.0))
+        .collect();
+    let want: Vec<(i32, i32)> = m
+        .ports
+        .iter()
+        .map(|(id, port)| (*id, m.procs[port.owner].pid))
+        .collect();
+    assert_eq!(ports, want, "open ports");
+    for (id, port) in &m.ports {
+        assert_eq!(
+            sut.procs[0].port_pending(PortId(*id)),
+            Ok(port.queue.len()),
+            "events queued on port {id}"
+        );
+    }
+    let raw = sut.procs[0].raw();
+    assert_eq!(raw.clock_gettime(CLOCK_REALTIME), Ok(ts_of(m.wall)), "wall");
+    assert_eq!(raw.clock_gettime(CLOCK_HIGHRES), Ok(ts_of(m.mono)), "mono");
+    assert_eq!(raw.clock_gettime(CLOCK_VM), Ok(ts_of(m.vm)), "vm");
+    assert_eq!(sut.k.mono_ns(), m.mono);
+}
+
+/// Runs `op` on the product and checks its outcome against the oracle,
+/// which then follows it. Returns the product's outcome.
+fn step(sut: &mut Sut, op: &Op) -> Outcome {
+    let actual = run(sut, op);
+    if let Err(expected) = sut.oracle.apply(op, Some(&actual)) {
+        panic!(
+            "{op:?}\n  product: {actual:?}\n  model expects one of: {expected:?}\n  model now: {:#?}",
+            sut.oracle
+        );
+    }
+    actual
+}
+
+struct RefModelTest;
+
+impl StateMachineTest for RefModelTest {
+    type SystemUnderTest = Sut;
+    type Reference = Reference;
+
+    fn init_test(_: &Model) -> Sut {
+        let k = Kernel::builder()
+            .config(KernelConfig {
+                timer_max: LIMITS.timer_max,
+                port_max: LIMITS.port_max,
+                port_max_events: LIMITS.port_max_events,
+            })
+            .simulated()
+            .expect("boots");
+        let root = k.spawn_process(Credentials::ROOT);
+        let user = k.spawn_process(Credentials::user(1000));
+        let oracle = Model::new(
+            LIMITS,
+            &[(root.pid().0, 0, true), (user.pid().0, 1000, false)],
+        );
+        Sut {
+            procs: vec![root, user],
+            k,
+            oracle,
+        }
+    }
+
+    fn apply(mut sut: Sut, _: &Model, op: Op) -> Sut {
+        step(&mut sut, &op);
+        sut
+    }
+
+    fn check_invariants(sut: &Sut, _: &Model) {
+        check_state(sut);
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("ITIMER_REFMODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
+}
+
+prop_state_machine! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        max_shrink_iters: 4096,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    /// Random sequences of up to 79 operations agree with the model.
+    #[test]
+    fn syscalls_agree_with_the_reference_model(sequential 1..80 => RefModelTest);
+}
+
+// ------------------------------------------------- the model's own checks
+
+/// A name for what an operation did, for the coverage tally.
+fn outcome_class(op: &Op, out: &Outcome) -> String {
+    let kind = format!("{op:?}");
+    let kind = kind.split([' ', '{']).next().unwrap_or_default();
+    let what = match out {
+        Outcome::Done(Ok(()))
+        | Outcome::Id(Ok(_))
+        | Outcome::Spec(Ok(_))
+        | Outcome::Time(Ok(_))
+        | Outcome::Disp(Ok(_))
+        | Outcome::Mask(Ok(_)) => "ok".to_string(),
+        Outcome::Count(Ok(n)) => if *n > 0 { "ok overrun>0" } else { "ok" }.to_string(),
+        Outcome::Sig(Ok(i)) => match i.si_overrun {
+            0 => "ok",
+            DELAYTIMER_MAX => "ok overrun=DELAYTIMER_MAX",
+            _ => "ok overrun>0",
+        }
+        .to_string(),
+        Outcome::Event(Ok(e)) => match (e.portev_source as i32, e.portev_events) {
+            (PORT_SOURCE_USER, _) => "ok user event",
+            (_, 1) => "ok timer event",
+            (_, i32::MAX) => "ok timer event events=INT_MAX",
+            _ => "ok timer event events>1",
+        }
+        .to_string(),
+        Outcome::Done(Err(e))
+        | Outcome::Id(Err(e))
+        | Outcome::Spec(Err(e))
+        | Outcome::Count(Err(e))
+        | Outcome::Sig(Err(e))
+        | Outcome::Event(Err(e))
+        | Outcome::Time(Err(e))
+        | Outcome::Disp(Err(e))
+        | Outcome::Mask(Err(e)) => format!("{e:?}"),
+    };
+    format!("{kind} {what}")
+}
+
+/// The generator reaches every outcome the model distinguishes (checked on
+/// the model alone, with proptest's deterministic seed, so it cannot
+/// flake). `ITIMER_REFMODEL_STATS=1` prints the tally.
+#[test]
+fn generator_reaches_every_outcome() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = Reference::sequential_strategy(1..80);
+    let mut tally: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut notes: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    for _ in 0..cases() {
+        let (mut m, ops, _) = strategy.new_tree(&mut runner).expect("generates").current();
+        let dbg = std::env::var_os("ITIMER_REFMODEL_DEBUG").is_some() && ops.len() > 30;
+        for op in &ops {
+            let out = m.apply(op, None).expect("generation never conflicts");
+            if dbg {
+                println!("{op:?} -> {out:?}");
+            }
+            *tally.entry(outcome_class(op, &out)).or_default() += 1;
+        }
+        for (what, n) in &m.notes {
+            *notes.entry(what).or_default() += n;
+        }
+    }
+    if std::env::var_os("ITIMER_REFMODEL_STATS").is_some() {
+        for (class, n) in &tally {
+            println!("{n:6}  {class}");
+        }
+        for (what, n) in &notes {
+            println!("{n:6}  [{what}]");
+        }
+    }
+    let want = [
+        "Create ok",
+        "Create EINVAL",
+        "Create EAGAIN",
+        "Create EBADF",
+        "Settime ok",
+        "Settime EINVAL",
+        "Gettime ok",
+        "Gettime EINVAL",
+        "Getoverrun ok",
+        "Getoverrun ok overrun>0",
+        "Getoverrun EINVAL",
+        "Delete ok",
+        "Delete EINVAL",
+        "Advance ok",
+        "Sigwait ok",
+        "Sigwait ok overrun>0",
+        "Sigwait EAGAIN",
+        "Sigwait EINVAL",
+        "PortCreate ok",
+        "PortCreate EMFILE",
+        "PortClose ok",
+        "PortClose EBADF",
+        "PortSend ok",
+        "PortSend EBADF",
+        "PortSend EAGAIN",
+        "PortGet ok user event",
+        "PortGet ok timer event",
+        "PortGet ok timer event events>1",
+        "PortGet ETIME",
+        "PortGet EBADF",
+        "PortGet EACCES",
+        "ClockSettime ok",
+        "ClockSettime EPERM",
+        "ClockSettime EINVAL",
+        "ClockGettime ok",
+        "ClockGettime EINVAL",
+        "VmStop ok",
+        "VmStart ok",
+        "Sigaction ok",
+        "Sigaction EINVAL",
+        "Sigprocmask ok",
+        "Sigprocmask EINVAL",
+    ];
+    let missing: Vec<&str> = want
+        .iter()
+        .copied()
+        .filter(|w| !tally.contains_key(*w))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "never generated: {missing:?}\n{tally:#?}"
+    );
+    let situations = [
+        "sigwait: several same-instant candidates",
+        "sigwait: orphan delivered",
+        "delete: queued signal orphaned",
+        "delete: queued port event withdrawn",
+        "port_close: associated timers detached",
+        "clock_settime: armed absolute REALTIME timers follow",
+        "settime: HIGHRES floor raised the setting",
+        "settime: disarmed, interval kept",
+        "settime: absolute deadline already due",
+        "settime: relative deadline overflows, EINVAL",
+        "advance: late periodic timer catches up",
+        "advance: VM timer runs while the VM is stopped",
+        "fire: ignored signal discarded at generation",
+        "signal: queued signals discarded by ignore/unblock",
+    ];
+    let missing: Vec<&str> = situations
+        .iter()
+        .copied()
+        .filter(|w| !notes.contains_key(*w))
+        .collect();
+    assert!(missing.is_empty(), "never arose: {missing:?}\n{notes:#?}");
+}
+
+/// The model is only useful if it is right: a few hand-computed cases,
+/// independent of the product.
+#[test]
+fn model_sanity() {
+    let mut m = Model::new(LIMITS, &[(100, 0, true), (101, 1000, false)]);
+    let op = |m: &mut Model, op: Op| m.apply(&op, None).unwrap();
+    assert_eq!(
+        op(
+            &mut m,
+            Op::Create {
+                p: 0,
+                clock: CLOCK_HIGHRES,
+                ev: None
+            }
+        ),
+        Outcome::Id(Ok(0))
+    );
+    // Periodic 1 ms from 2 ms: by 10 ms, deadlines 2..10: 9 expirations.
+    let spec = Itimerspec {
+        it_interval: ts_of(MS),
+        it_value: ts_of(2 * MS),
+    };
+    op(
+        &mut m,
+        Op::Settime {
+            p: 0,
+            tid: 0,
+            flags: 0,
+            spec,
+        },
+    );
+    op(&mut m, Op::Advance { ns: 10 * MS });
+    assert_eq!(m.procs[0].timers[&0].pending, 9);
+    let got = op(
+        &mut m,
+        Op::Sigwait {
+            p: 0,
+            set: u64::MAX,
+            timeout: Timespec::default(),
+        },
+    );
+    let Outcome::Sig(Ok(info)) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!((info.si_timerid, info.si_value, info.si_overrun), (0, 0, 8));
+    // Next deadline 11 ms: 1 ms left.
+    assert_eq!(m.current(&m.procs[0].timers[&0]).it_value, ts_of(MS));
+    // Unprivileged HIGHRES: 10 µs becomes 200 µs, absolute values stay.
+    op(
+        &mut m,
+        Op::Create {
+            p: 1,
+            clock: CLOCK_HIGHRES,
+            ev: None,
+        },
+    );
+    let tiny = Itimerspec {
+        it_interval: ts_of(10_000),
+        it_value: ts_of(10_000),
+    };
+    op(
+        &mut m,
+        Op::Settime {
+            p: 1,
+            tid: 0,
+            flags: 0,
+            spec: tiny,
+        },
+    );
+    assert_eq!(
+        m.current(&m.procs[1].timers[&0]),
+        Itimerspec {
+            it_interval: ts_of(200_000),
+            it_value: ts_of(200_000)
+        }
+    );
+    // A deleted timer's queued signal is still delivered, overrun 0.
+    op(&mut m, Op::Advance { ns: MS });
+    op(&mut m, Op::Delete { p: 1, tid: 0 });
+    let got = op(
+        &mut m,
+        Op::Sigwait {
+            p: 1,
+            set: u64::MAX,
+            timeout: Timespec::default(),
+        },
+    );
+    let Outcome::Sig(Ok(info)) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!((info.si_timerid, info.si_overrun), (0, 0));
+    assert_eq!(ns_of(&ts_of(-1)), Err(Errno::EINVAL));
+}
+
+// ------------------------------------------------- directed sequences
+
+/// Runs `ops` on a fresh product and oracle exactly as a generated case
+/// is run (every outcome and the whole state compared after each), and
+/// returns the product's outcomes.
+fn run_directed(ops: &[Op]) -> Vec<Outcome> {
+    let init = Model::new(LIMITS, &[]);
+    let mut sut = RefModelTest::init_test(&init);
+    check_state(&sut);
+    ops.iter()
+        .map(|op| {
+            let out = step(&mut sut, op);
+            check_state(&sut);
+            out
+        })
+        .collect()
+}
+
+fn poll_sig(p: usize) -> Op {
+    Op::Sigwait {
+        p,
+        set: u64::MAX,
+        timeout: Timespec::default(),
+    }
+}
+
+fn arm(p: usize, tid: i32, flags: i32, value: i64, interval: i64) -> Op {
+    Op::Settime {
+        p,
+        tid,
+        flags,
+        spec: Itimerspec {
+            it_interval: ts_of(interval),
+            it_value: ts_of(value),
+        },
+    }
+}
+
+fn signal_ev(signo: i32, value: u64) -> Option<Sigevent> {
+    Some(Sigevent {
+        sigev_notify: SIGEV_SIGNAL,
+        sigev_signo: signo,
+        sigev_value: value,
+        ..Sigevent::default()
+    })
+}
+
+/// A 1 ns absolute REALTIME period and a one-hour jump of the wall clock:
+/// 3.6e12 expirations in one step. The signal's overrun and
+/// `timer_getoverrun` saturate at DELAYTIMER_MAX, a port event's count at
+/// INT_MAX; the pending count behind them is exact.
+#[test]
+fn directed_overrun_saturates_at_delaytimer_max() {
+    let wall = model::WALL0;
+    let port_ev = Some(Sigevent {
+        sigev_notify: SIGEV_PORT,
+        sigev_port: PortNotify {
+            portnfy_port: 3,
+            portnfy_user: 9,
+        },
+        ..Sigevent::default()
+    });
+    let outs = run_directed(&[
+        Op::PortCreate { p: 0 },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_REALTIME,
+            ev: None,
+        },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_REALTIME,
+            ev: port_ev,
+        },
+        arm(0, 0, TIMER_ABSTIME, wall + SEC, 1),
+        arm(0, 1, TIMER_ABSTIME, wall + SEC, 1),
+        Op::ClockSettime {
+            p: 0,
+            clock: CLOCK_REALTIME,
+            ts: ts_of(wall + 3601 * SEC),
+        },
+        Op::Advance { ns: 0 },
+        poll_sig(0),
+        Op::PortGet { p: 0, port: 3 },
+        Op::Getoverrun { p: 0, tid: 0 },
+        Op::Getoverrun { p: 0, tid: 1 },
+    ]);
+    let Outcome::Sig(Ok(info)) = outs[7] else {
+        panic!("{:?}", outs[7])
+    };
+    assert_eq!(info.si_overrun, DELAYTIMER_MAX);
+    let Outcome::Event(Ok(ev)) = outs[8] else {
+        panic!("{:?}", outs[8])
+    };
+    assert_eq!(
+        (ev.portev_events, ev.portev_object, ev.portev_user),
+        (i32::MAX, 1, 9)
+    );
+    assert_eq!(outs[9], Outcome::Count(Ok(DELAYTIMER_MAX)));
+    assert_eq!(outs[10], Outcome::Count(Ok(DELAYTIMER_MAX)));
+}
+
+/// Three timers due at the same instant: the lowest signal comes first,
+/// the two of the same signal in either order (the oracle accepts both and
+/// follows the product's choice).
+#[test]
+fn directed_same_instant_signals() {
+    let outs = run_directed(&[
+        Op::Create {
+            p: 0,
+            clock: CLOCK_HIGHRES,
+            ev: signal_ev(SIGUSR1, 10),
+        },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_REALTIME,
+            ev: signal_ev(SIGUSR1, 11),
+        },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_VM,
+            ev: signal_ev(SIGALRM, 12),
+        },
+        arm(0, 0, 0, MS, 0),
+        arm(0, 1, 0, MS, 0),
+        arm(0, 2, 0, MS, 0),
+        Op::Advance { ns: MS },
+        poll_sig(0),
+        poll_sig(0),
+        poll_sig(0),
+        poll_sig(0),
+    ]);
+    let got: Vec<(i32, u64)> = outs[7..10]
+        .iter()
+        .map(|o| match o {
+            Outcome::Sig(Ok(i)) => (i.si_signo, i.si_value),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got[0], (SIGALRM, 12));
+    assert_eq!(got[1].0, SIGUSR1);
+    assert_eq!(got[2].0, SIGUSR1);
+    assert_ne!(got[1], got[2]);
+    assert_eq!(outs[10], Outcome::Sig(Err(Errno::EAGAIN)));
+}
+
+/// A VM timer made due while the VM is stopped runs (with its missed
+/// periods) and then waits, frozen, until the VM resumes.
+#[test]
+fn directed_vm_timer_due_while_stopped() {
+    let outs = run_directed(&[
+        Op::Advance { ns: 10 * MS },
+        Op::VmStop,
+        Op::Create {
+            p: 0,
+            clock: CLOCK_VM,
+            ev: None,
+        },
+        arm(0, 0, TIMER_ABSTIME, 5 * MS, MS),
+        Op::Advance { ns: 0 },
+        poll_sig(0),
+        Op::Advance { ns: 100 * MS },
+        poll_sig(0),
+        Op::Gettime { p: 0, tid: 0 },
+        Op::VmStart,
+        Op::Advance { ns: MS },
+        poll_sig(0),
+    ]);
+    let Outcome::Sig(Ok(info)) = outs[5] else {
+        panic!("{:?}", outs[5])
+    };
+    assert_eq!(info.si_overrun, 5, "deadlines 5..=10 ms: six expirations");
+    assert_eq!(outs[7], Outcome::Sig(Err(Errno::EAGAIN)), "frozen");
+    assert_eq!(
+        outs[8],
+        Outcome::Spec(Ok(Itimerspec {
+            it_interval: ts_of(MS),
+            it_value: ts_of(MS)
+        }))
+    );
+    let Outcome::Sig(Ok(info)) = outs[11] else {
+        panic!("{:?}", outs[11])
+    };
+    assert_eq!(info.si_overrun, 0);
+}
+
+/// An ignored timer signal is consumed as it is generated: a late arming
+/// latches its missed periods once, each later deadline on its own.
+#[test]
+fn directed_ignored_signal_latches_each_generation() {
+    let outs = run_directed(&[
+        Op::Sigaction {
+            p: 0,
+            signo: SIGALRM,
+            handler: 1,
+        },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_HIGHRES,
+            ev: None,
+        },
+        Op::Advance { ns: 10 * MS },
+        arm(0, 0, TIMER_ABSTIME, 5 * MS, MS),
+        Op::Advance { ns: 0 },
+        Op::Getoverrun { p: 0, tid: 0 },
+        Op::Advance { ns: 3 * MS },
+        Op::Getoverrun { p: 0, tid: 0 },
+        poll_sig(0),
+    ]);
+    assert_eq!(outs[5], Outcome::Count(Ok(5)));
+    assert_eq!(outs[7], Outcome::Count(Ok(0)));
+    assert_eq!(outs[8], Outcome::Sig(Err(Errno::EAGAIN)));
+}
