@@ -441,9 +441,15 @@ impl Port {
             this.cv.notify_all();
             std::mem::take(&mut q.sources)
         };
+        #[cfg(not(loom_broken = "portclose"))]
         for (source, s) in sources {
             timer_close_port(&s.core, this, source);
         }
+        // Deliberately broken variant, compiled only for the loom suite's
+        // proof that model 4 bites: the associated timers are not
+        // detached, so they keep a link to a dead port.
+        #[cfg(loom_broken = "portclose")]
+        let _ = (sources, timer_close_port);
     }
 
     /// Wakes every waiter so it re-checks its conditions (process exit).

@@ -128,6 +128,30 @@ where
     e
 }
 
+/// Like [`explore_expecting`], for a model with outcomes that need more
+/// than [`DEFAULT_PREEMPTIONS`] preemptions to reach: at the default bound
+/// (or below) it must reach exactly `expected`; at a deeper bound exactly
+/// `expected` plus `deeper`.
+pub fn explore_expecting_deeper<F>(
+    name: &str,
+    model: F,
+    expected: &[&str],
+    deeper: &[&str],
+) -> Explored
+where
+    F: Fn() -> String + Sync + Send + 'static,
+{
+    let e = explore(name, model);
+    let seen: Vec<&str> = e.outcomes.keys().map(String::as_str).collect();
+    let mut want = expected.to_vec();
+    if e.preemption_bound > DEFAULT_PREEMPTIONS {
+        want.extend_from_slice(deeper);
+    }
+    want.sort_unstable();
+    assert_eq!(seen, want, "loom model {name}: outcomes reached");
+    e
+}
+
 /// Explores `model`, which must fail in some interleaving: for a kernel
 /// built with a deliberately broken variant. Returns the panic message of
 /// the first failing interleaving and how many interleavings it took to

@@ -10,7 +10,9 @@
         loom_broken = "drain",
         loom_broken = "growth",
         loom_broken = "fire",
-        loom_broken = "detach"
+        loom_broken = "detach",
+        loom_broken = "portclose",
+        loom_broken = "forget"
     )
 ))]
 
@@ -65,5 +67,34 @@ fn broken_growth_is_caught_by_model_5() {
         "5 create_vs_growth [broken: growth]",
         models::create_growth::create_vs_growth,
         &["distinct ids", "handed out twice"],
+    );
+}
+
+/// `Port::close` does not detach the associated timers: they keep
+/// `IT_PORT` and a link to a dead port, and their expirations pile up in
+/// `pending` behind an event no one can retrieve.
+#[cfg(loom_broken = "portclose")]
+#[test]
+fn broken_portclose_is_caught_by_model_4() {
+    must_fail(
+        "4 port_close_vs_fire_and_get [broken: portclose]",
+        models::port_close::close_vs_fire_and_get,
+        &["flags", "nothing outstanding after close"],
+    );
+}
+
+/// `timer_forget` unregisters the timer but does not wait for its running
+/// callback: `timer_delete` returns while the callback runs, or before it
+/// starts.
+#[cfg(loom_broken = "forget")]
+#[test]
+fn broken_forget_is_caught_by_model_7() {
+    must_fail(
+        "7 thread_delete_vs_notify [broken: forget]",
+        models::thread_delete::delete_vs_notify,
+        &[
+            "the callback is running after timer_delete returned",
+            "a callback started after timer_delete returned",
+        ],
     );
 }

@@ -9,7 +9,9 @@
         loom_broken = "drain",
         loom_broken = "growth",
         loom_broken = "fire",
-        loom_broken = "detach"
+        loom_broken = "detach",
+        loom_broken = "portclose",
+        loom_broken = "forget"
     ))
 ))]
 

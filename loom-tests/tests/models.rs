@@ -8,11 +8,13 @@
         loom_broken = "drain",
         loom_broken = "growth",
         loom_broken = "fire",
-        loom_broken = "detach"
+        loom_broken = "detach",
+        loom_broken = "portclose",
+        loom_broken = "forget"
     ))
 ))]
 
-use itimer_loom_tests::harness::explore_expecting;
+use itimer_loom_tests::harness::{explore_expecting, explore_expecting_deeper};
 use itimer_loom_tests::models;
 
 #[test]
@@ -92,6 +94,57 @@ fn model_6_notify_vs_arm() {
             "2 rounds, 1 kicks",
             "2 rounds, 2 kicks",
             "3 rounds, 2 kicks",
+        ],
+    );
+}
+
+#[test]
+fn model_7_thread_delete_vs_notify() {
+    explore_expecting_deeper(
+        "7 thread_delete_vs_notify",
+        models::thread_delete::delete_vs_notify,
+        &[
+            "fired 0: 0 callbacks, 0 expirations",
+            "fired 1: 0 callbacks, 0 expirations",
+            "fired 1: 1 callbacks, 1 expirations",
+            "fired 2: 0 callbacks, 0 expirations",
+            "fired 2: 1 callbacks, 1 expirations",
+            "fired 2: 1 callbacks, 2 expirations",
+        ],
+        // Fire, retrieve, call, fire, retrieve, call, all before the delete.
+        &["fired 2: 2 callbacks, 2 expirations"],
+    );
+}
+
+#[test]
+fn model_7b_thread_self_delete() {
+    explore_expecting_deeper(
+        "7b thread_self_delete",
+        models::thread_delete::self_delete,
+        &[
+            "fired 0: callbacks deleted 0, EINVAL 0; main Ok(())",
+            "fired 1: callbacks deleted 0, EINVAL 0; main Ok(())",
+            "fired 1: callbacks deleted 0, EINVAL 1; main Ok(())",
+            "fired 1: callbacks deleted 1, EINVAL 0; main Err(EINVAL)",
+            "fired 2: callbacks deleted 0, EINVAL 0; main Ok(())",
+            "fired 2: callbacks deleted 0, EINVAL 1; main Ok(())",
+            "fired 2: callbacks deleted 1, EINVAL 0; main Err(EINVAL)",
+        ],
+        // A second callback starts while the main thread's delete is under
+        // way (the first one's delete got EINVAL), before it unregisters.
+        &["fired 2: callbacks deleted 0, EINVAL 2; main Ok(())"],
+    );
+}
+
+#[test]
+fn model_8_mask_vs_delivery() {
+    explore_expecting(
+        "8 mask_vs_delivery",
+        models::mask_delivery::mask_vs_delivery,
+        &[
+            "handled [1, 1], pending 0 at block",
+            "handled [2], pending 0 at block",
+            "handled [2], pending 1 at block",
         ],
     );
 }

@@ -12,7 +12,11 @@ pub mod delete_fire;
 pub mod fire_consume;
 /// Model 1: `timer_grab` (settime, gettime) against `timer_delete`.
 pub mod grab_delete;
+/// Model 8: signal handler delivery against `sigprocmask` and a fire.
+pub mod mask_delivery;
 /// Model 6: the timer loop's notify handshake against arming threads.
 pub mod notify;
 /// Model 4: port close against fire and against retrieval.
 pub mod port_close;
+/// Model 7: SIGEV_THREAD, `timer_delete` against the notification thread.
+pub mod thread_delete;
