@@ -9,7 +9,7 @@
 //!   away) or 10 (`sparse`: the next deadline is often a churned timer,
 //!   the hard case);
 //! * `CHURN_THREADS` threads each own `CHURN_TIMERS` one-shot timers and,
-//!   `OPS_PER_MS` times per millisecond (then a 1 ms sleep), pick one at
+//!   `OPS_PER_MS` times per millisecond (paced by the clock), pick one at
 //!   random and re-arm it 1–20 ms ahead (60 %), disarm it (30 %), or arm it
 //!   100 µs–2 ms ahead (10 %; most of these expire).
 //!
@@ -21,13 +21,13 @@
 //! arming an earlier deadline wakes the loop) are reported too; they are
 //! not spurious by that definition but are wakeups nonetheless.
 //!
-//! Run: `cargo bench --bench churn` (about 45 s: `ITIMER_BENCH_SECS`,
+//! Run: `cargo bench --bench churn` (about 50 s: `ITIMER_BENCH_SECS`,
 //! default 4, per backend and scenario). `ITIMER_BENCH_ALARMS` picks the backends
 //! (comma-separated; default all five). Without `--bench` it runs 0.3 s on
 //! `timerfd` only. This is a measurement, never an assertion.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use itimer::hostalarm::LoopStats;
 use itimer::{Arm, ClockId, Credentials, ItimerSpec, Kernel, Process, SigEvent, TimerId};
@@ -72,10 +72,15 @@ impl SplitMix {
     }
 }
 
-/// One churning thread's work; returns the operations it did.
+/// One churning thread's work; returns the operations it did. It keeps
+/// its pace by the clock (batch `i` starts at `i` ms, sleeping until then
+/// however often a sleep is cut short), so every backend sees the same
+/// rate of operations as long as the machine keeps up.
 fn churn(p: &Process, timers: &[TimerId], seed: u64, stop: &AtomicBool) -> u64 {
     let mut rng = SplitMix(seed);
     let mut ops = 0;
+    let start = Instant::now();
+    let mut batch: u32 = 0;
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..OPS_PER_MS {
             let t = timers[(rng.next() % timers.len() as u64) as usize];
@@ -88,15 +93,29 @@ fn churn(p: &Process, timers: &[TimerId], seed: u64, stop: &AtomicBool) -> u64 {
                 .expect("timer_settime");
             ops += 1;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        batch += 1;
+        sleep_until(start + Duration::from_millis(1) * batch);
     }
     ops
+}
+
+/// Sleeps until `t`, however often a sleep is cut short or overshoots.
+fn sleep_until(t: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= t {
+            return;
+        }
+        std::thread::sleep((t - now).min(Duration::from_millis(10)));
+    }
 }
 
 struct Outcome {
     backend: &'static str,
     stats: LoopStats,
     ops: u64,
+    /// How long the churn ran, s.
+    secs: f64,
 }
 
 fn run(alarm: &str, expiring: usize, secs: f64) -> Result<Outcome, String> {
@@ -131,6 +150,7 @@ fn run(alarm: &str, expiring: usize, secs: f64) -> Result<Outcome, String> {
     let stop = AtomicBool::new(false);
     let ops = AtomicU64::new(0);
     let before = k.loop_stats();
+    let t0 = Instant::now();
     std::thread::scope(|s| {
         for (i, set) in sets.iter().enumerate() {
             let (p, stop, ops) = (&p, &stop, &ops);
@@ -139,10 +159,14 @@ fn run(alarm: &str, expiring: usize, secs: f64) -> Result<Outcome, String> {
                 ops.fetch_add(n, Ordering::Relaxed);
             });
         }
-        std::thread::sleep(Duration::from_secs_f64(secs));
+        // By the clock: a signal-driven backend (`unix`) interrupts sleeps,
+        // and a sleep restarted with its remaining time drifts.
+        let end = Instant::now() + Duration::from_secs_f64(secs);
+        sleep_until(end);
         stop.store(true, Ordering::Relaxed);
     });
     let after = k.loop_stats();
+    let secs = t0.elapsed().as_secs_f64();
     let d = |f: fn(&LoopStats) -> u64| f(&after) - f(&before);
     Ok(Outcome {
         backend: k.alarm_backend(),
@@ -158,6 +182,7 @@ fn run(alarm: &str, expiring: usize, secs: f64) -> Result<Outcome, String> {
             wall_steps: d(|s| s.wall_steps),
         },
         ops: ops.load(Ordering::Relaxed),
+        secs,
     })
 }
 
@@ -177,7 +202,7 @@ fn main() {
          ({OPS_PER_MS} ops per ms per thread), {secs} s per backend and scenario"
     );
     println!(
-        "{:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10} {:>11}",
+        "{:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6} {:>10} {:>11}",
         "scenario",
         "backend",
         "expired",
@@ -187,6 +212,7 @@ fn main() {
         "spurious",
         "rearms",
         "ops",
+        "secs",
         "spur/1000",
         "kicks/1000"
     );
@@ -199,7 +225,7 @@ fn main() {
                     let per = |x: u64| x as f64 * 1000.0 / s.timers_run.max(1) as f64;
                     let spur = per(s.spurious_wakeups);
                     println!(
-                        "{label:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10.2} {:>11.1}  {}{}",
+                        "{label:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6.1} {:>10.2} {:>11.1}  {}{}",
                         o.backend,
                         s.timers_run,
                         s.wakeups,
@@ -208,6 +234,7 @@ fn main() {
                         s.spurious_wakeups,
                         s.rearm_calls,
                         o.ops,
+                        o.secs,
                         spur,
                         per(s.notify_wakeups),
                         if spur < TARGET_PER_1000 {

@@ -20,7 +20,7 @@
 //!    per-round ratios ours / host. The target is a ratio of at
 //!    most 0.5.
 //!
-//! Run: `cargo bench --bench syscall` (about 30 s). Without `--bench` (as
+//! Run: `cargo bench --bench syscall` (about 35 s). Without `--bench` (as
 //! `cargo test --benches` runs it) it does a few iterations only. This is
 //! a measurement, never an assertion.
 
@@ -210,7 +210,8 @@ fn main() {
     let mut vs = variants();
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(2))
+        .without_plots()
         .configure_from_args();
     {
         let mut g = c.benchmark_group("settime_gettime_pair");
