@@ -52,8 +52,11 @@ impl Clocks {
     /// Stops the VM: VIRTUAL freezes at its current value and its timers
     /// stop coming due. Idempotent.
     pub fn vm_stop(&self) {
-        let mono = self.inner.source.monotonic_ns();
         let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+        // Host time is read under the lock, as readers read it: a reading
+        // taken before the lock may be older than one a reader has just
+        // turned into VIRTUAL, which would then step back.
+        let mono = self.inner.source.monotonic_ns();
         if st.vm.running {
             st.vm.base_virtual_ns = st.vm.value_at(mono);
             st.vm.running = false;
@@ -63,9 +66,10 @@ impl Clocks {
     /// Resumes the VM: VIRTUAL advances again from where it stopped.
     /// Idempotent.
     pub fn vm_start(&self) {
-        let mono = self.inner.source.monotonic_ns();
         let resumed = {
             let mut st = self.inner.cell(ClockType::Virtual).state.lock();
+            // Under the lock, as in `vm_stop`.
+            let mono = self.inner.source.monotonic_ns();
             let resumed = !st.vm.running;
             if resumed {
                 st.vm.running = true;
