@@ -34,8 +34,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use itimer::abi::*;
-use itimer::kernel::PortId;
-use itimer::{Credentials, Errno, Kernel, Process};
+use itimer::kernel::{PortId, SigHandler, ThreadNotify};
+use itimer::{
+    Arm, ClockId, Credentials, Disposition, Errno, ItimerSpec, Kernel, Process, SigEvent, TimerId,
+};
 
 const US: i64 = 1_000;
 const MS: i64 = 1_000_000;
@@ -359,8 +361,11 @@ fn worker(sh: &Shared, p: &Process, seed: u64) {
     }
 }
 
-/// Spawns short-lived processes whose timers post to the shared ports and
-/// signal themselves, and lets them exit, until `sh.stop`.
+/// Spawns short-lived processes whose timers post to the shared ports,
+/// signal themselves (some to a handler run by the process's delivery
+/// thread) and run SIGEV_THREAD callbacks (on its notification thread,
+/// some of which re-arm or delete their own timer), and lets them exit,
+/// until `sh.stop`.
 fn process_churner(sh: &Shared, seed: u64) {
     let mut rng = Rng(seed);
     while !sh.stop.load(Ordering::Relaxed) {
@@ -384,12 +389,47 @@ fn process_churner(sh: &Shared, seed: u64) {
                 p.raw().timer_settime(t, 0, &spec).expect("valid setting");
             }
         }
+        if rng.chance(40) {
+            let handler = SigHandler::new(|p: &Process, info: &Siginfo| {
+                let _ = p.timer_getoverrun(TimerId(info.si_timerid));
+            });
+            p.sigaction(SIGUSR2, Disposition::Handler(handler))
+                .expect("handler installed");
+            let ev = SigEvent::Signal {
+                signo: SIGUSR2,
+                value: 0,
+            };
+            let t = p.timer_create(ClockId::HIGHRES, Some(ev)).unwrap();
+            p.timer_settime(t, Arm::Relative, periodic(200))
+                .expect("valid setting");
+        }
+        if rng.chance(40) {
+            let action = rng.below(3);
+            let ev = SigEvent::thread(action, |p: &Process, n: ThreadNotify| match n.value {
+                0 => {}
+                1 => {
+                    let _ = p.timer_settime(n.timer, Arm::Relative, periodic(300));
+                }
+                _ => {
+                    let _ = p.timer_delete(n.timer);
+                }
+            });
+            let clock = rng.pick(&[ClockId::HIGHRES, ClockId::VM]);
+            let t = p.timer_create(clock, Some(ev)).unwrap();
+            p.timer_settime(t, Arm::Relative, periodic(100))
+                .expect("valid setting");
+        }
         std::thread::sleep(Duration::from_micros(rng.below(3_000)));
         if rng.chance(50) {
             let _ = p.raw().sigtimedwait(u64::MAX, Some(&Timespec::default()));
         }
         // Dropping the handle exits the process.
     }
+}
+
+/// A periodic setting of `us` microseconds.
+fn periodic(us: u64) -> ItimerSpec {
+    ItimerSpec::periodic(Duration::from_micros(us), Duration::from_micros(us))
 }
 
 /// Arms the tracked timers on `root`: absolute on the VM clock, so their
@@ -563,6 +603,11 @@ fn threads_issuing_random_syscalls_keep_the_invariant() {
     let open: Vec<PortId> = sh.k.inner().ports().into_iter().map(|(id, _)| id).collect();
     assert_eq!(open, vec![port_a, port_b]);
     assert_eq!(sh.k.inner().processes().len(), 2);
+    assert_eq!(
+        sh.k.inner().service_threads(),
+        0,
+        "the exited processes' delivery and notification threads are gone"
+    );
     println!(
         "{ops} syscalls in {:?}; tracked timers: {expirations} expirations, all accounted for",
         soak_duration()
