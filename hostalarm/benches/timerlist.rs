@@ -18,38 +18,57 @@
 //!   comparison with earlier figures, but it flatters a heap: the entry just
 //!   pushed is still at the bottom, in cache, when it is cancelled.
 //! * `pop_rearm`: pop the earliest timer and re-arm it behind all others,
-//!   as a periodic timer does.
+//!   as periodic timers with one common period do.
+//! * `pop_hold`: pop the earliest timer and re-arm it a random period later
+//!   (uniform in [span/2, 3 span/2), so the N timers stay spread over about
+//!   the same span): periodic timers with different periods, the "hold"
+//!   model of event-set benchmarks.
 //! * `harness`: the random draws of one `arm_cancel` iteration alone (no
 //!   list), so the fixed cost inside every figure is visible.
 //!
 //! # Setup (never timed)
 //!
 //! Every list holds the same timers: key `k` expires at `perm[k] * 1 µs` for
-//! a random permutation `perm`, so a timer's key (its slot in the index
-//! table) says nothing about where it sits in the firing order, as with real
-//! timers. The heap and the B-tree are filled in key order, that is in random
-//! expire order, because their shape depends on insertion order and a random
-//! order gives the shape they have in steady use (filling a heap in
-//! ascending order would leave it a sorted array, a degenerate case). The
-//! sorted list is filled in ascending expire order: its contents do not
-//! depend on the order (no two expire times are equal), and arming in order
-//! avoids O(n) moves per insertion. Its arming still scans for an earlier
-//! arming of the key, so filling it with 1e6 timers takes a minute or two; a
-//! filled list is built once per size, on first use (so a filter that skips
-//! it skips the fill), and cloned for the other workloads.
+//! a random permutation `perm`, so a timer's key (its slot in the per-key
+//! tables) says nothing about where it sits in the firing order, as with
+//! real timers. (`TIMERLIST_KEYS=firing` makes key order the firing order,
+//! as the first version of this benchmark did; every per-key table is then
+//! walked in order, a best case.)
+//!
+//! The shape of a heap or a B-tree depends on the order timers were armed
+//! in, and the shape a workload leaves lasts: a heap filled at random times
+//! and then driven by `pop_rearm` stays several times slower to pop than one
+//! filled in order, long after every timer has been re-armed. So each list
+//! is filled in the order the workload itself arms timers (random times for
+//! `arm_cancel*` and `pop_hold`, ascending for `pop_rearm`, whose re-arms
+//! are ascending), and then the workload runs N times, untimed, before
+//! timing starts. The sorted list is the exception: its contents and layout
+//! depend only on which timers are armed, so it is always filled in
+//! ascending order (no O(n) moves) and not churned. Its arming still scans
+//! for an earlier arming of the key, so filling it with 1e6 timers takes a
+//! minute or two; each filled list is built once, on first use (a filter
+//! that skips it skips the fill), and cloned for each workload.
 //!
 //! Before anything is timed, the three lists are driven through the same
 //! random operations and must fire identically.
 //!
+//! # Measurement
+//!
+//! Time is the CPU time of the benchmarking thread, not wall time: the
+//! figures come from a machine shared with other jobs, and wall time would
+//! include the time this thread waited for a CPU. What other jobs do to the
+//! shared caches still shows (a million timers do not fit in what is left of
+//! them), so the large sizes are the noisiest.
+//!
 //! # Reading the figures
 //!
 //! Criterion prints its own estimates per benchmark; the table at the end
-//! gives the median ns per iteration (robust against the other jobs on a
-//! shared machine), each list against the sorted list, and 1e6 against 1e3
-//! for each list. Sample sizes are small (10) and measurement short: these
-//! are orders of magnitude and ratios, not fine comparisons. Run with
+//! gives the median ns per iteration, how many times faster than the sorted
+//! list each list is, and the 1e6 / 1e3 cost ratio for each list. Sample
+//! sizes are small (10) and measurement short: these are orders of magnitude
+//! and ratios, not fine comparisons. Run with
 //! `cargo bench -p itimer-hostalarm --bench timerlist`; a criterion filter
-//! (e.g. `-- heap`) runs a subset and the table shows what ran.
+//! (e.g. `-- 'heap|btree'`) runs a subset, and the table shows what ran.
 
 #[path = "timerlist/btree_list.rs"]
 mod btree_list;
@@ -76,7 +95,13 @@ const SPACING: i64 = 1_000;
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
 /// The workloads, in the order they run and are tabulated.
-const GROUPS: [&str; 4] = ["arm_cancel", "arm_cancel_same", "pop_rearm", "harness"];
+const GROUPS: [&str; 5] = [
+    "arm_cancel",
+    "arm_cancel_same",
+    "pop_rearm",
+    "pop_hold",
+    "harness",
+];
 
 /// The lists, in table order.
 const LISTS: [&str; 3] = ["sorted", "btree", "heap"];
@@ -181,7 +206,7 @@ impl SplitMix {
 }
 
 /// How a list is filled (see the module docs for why they differ).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum FillOrder {
     /// In key order, which is random expire order.
     Random,
@@ -232,34 +257,40 @@ fn fill<Q: TimerQueue + Default>(n: usize, order: FillOrder) -> Q {
     q
 }
 
-/// One list type under test: its name, how it is filled, and a cache of
-/// filled lists by size (built on first use, cloned per workload).
+/// One list type under test: its name, whether it is canonical, and a
+/// cache of filled lists by size and fill order (built on first use, cloned
+/// per workload).
 struct Subject<Q> {
     name: &'static str,
-    order: FillOrder,
-    /// Whether to run each workload N times, untimed, before timing it, so
-    /// that the structure is in the shape that workload leaves it in (every
-    /// timer re-armed once). Not needed for the sorted list, whose contents
-    /// and layout depend only on which timers are armed.
-    churn: bool,
-    filled: RefCell<BTreeMap<usize, Q>>,
+    /// The sorted list's contents and layout depend only on which timers
+    /// are armed, not on the order they were armed in: it is always filled
+    /// in ascending order (cheap for it) and never churned. The other lists
+    /// are filled in the order the workload arms timers, then churned: the
+    /// workload runs N times, untimed, so that every timer has been re-armed
+    /// once and the structure has the shape that workload gives it.
+    canonical: bool,
+    filled: RefCell<BTreeMap<(usize, FillOrder), Q>>,
 }
 
 impl<Q: TimerQueue + Default + Clone> Subject<Q> {
-    fn new(name: &'static str, order: FillOrder, churn: bool) -> Self {
+    fn new(name: &'static str, canonical: bool) -> Self {
         Subject {
             name,
-            order,
-            churn,
+            canonical,
             filled: RefCell::new(BTreeMap::new()),
         }
     }
 
-    fn filled(&self, n: usize) -> Q {
+    fn filled(&self, n: usize, order: FillOrder) -> Q {
+        let order = if self.canonical {
+            FillOrder::Ascending
+        } else {
+            order
+        };
         self.filled
             .borrow_mut()
-            .entry(n)
-            .or_insert_with(|| fill(n, self.order))
+            .entry((n, order))
+            .or_insert_with(|| fill(n, order))
             .clone()
     }
 }
@@ -272,6 +303,8 @@ type Ran = Rc<RefCell<Vec<(&'static str, &'static str, usize)>>>;
 trait Workload<Q: TimerQueue> {
     /// Group name.
     const NAME: &'static str;
+    /// The order this workload arms timers in, to fill the list in.
+    const FILL: FillOrder;
     fn new(q: Q, n: usize) -> Self;
     fn step(&mut self) -> u64;
     /// Checks the list is back at `n` armed timers.
@@ -289,6 +322,7 @@ struct ArmCancel<Q> {
 
 impl<Q: TimerQueue> Workload<Q> for ArmCancel<Q> {
     const NAME: &'static str = "arm_cancel";
+    const FILL: FillOrder = FillOrder::Random;
 
     fn new(q: Q, n: usize) -> Self {
         ArmCancel {
@@ -324,6 +358,7 @@ struct ArmCancelSame<Q> {
 
 impl<Q: TimerQueue> Workload<Q> for ArmCancelSame<Q> {
     const NAME: &'static str = "arm_cancel_same";
+    const FILL: FillOrder = FillOrder::Random;
 
     fn new(q: Q, n: usize) -> Self {
         ArmCancelSame {
@@ -352,6 +387,7 @@ struct PopRearm<Q> {
 
 impl<Q: TimerQueue> Workload<Q> for PopRearm<Q> {
     const NAME: &'static str = "pop_rearm";
+    const FILL: FillOrder = FillOrder::Ascending;
 
     fn new(q: Q, n: usize) -> Self {
         PopRearm {
@@ -372,6 +408,39 @@ impl<Q: TimerQueue> Workload<Q> for PopRearm<Q> {
     }
 }
 
+/// `pop_hold`: each popped timer is re-armed one random period later, the
+/// period uniform in `[span / 2, 3 span / 2)` so N timers keep spreading
+/// over about the same span (the "hold" model of event-set benchmarks).
+struct PopHold<Q> {
+    q: Q,
+    rng: SplitMix,
+    span: u64,
+}
+
+impl<Q: TimerQueue> Workload<Q> for PopHold<Q> {
+    const NAME: &'static str = "pop_hold";
+    const FILL: FillOrder = FillOrder::Random;
+
+    fn new(q: Q, n: usize) -> Self {
+        PopHold {
+            q,
+            rng: SplitMix(n as u64 ^ 0x401D),
+            span: n as u64 * SPACING as u64,
+        }
+    }
+
+    fn step(&mut self) -> u64 {
+        let (e, k) = self.q.pop_due(i64::MAX).expect("never empty");
+        let period = self.span / 2 + self.rng.below(self.span);
+        self.q.arm(k, e + period as i64);
+        e as u64
+    }
+
+    fn check(&self, n: usize) {
+        assert_eq!(self.q.len(), n);
+    }
+}
+
 /// Times workload `W` on list `s` with `n` timers armed. Setup (fill,
 /// clone, churn) happens on the first call from criterion, untimed, and only
 /// if the filter selects this benchmark.
@@ -384,8 +453,8 @@ where
     g.bench_with_input(BenchmarkId::new(s.name, n), &n, |b, _| {
         let w = state.get_or_insert_with(|| {
             ran.borrow_mut().push((W::NAME, s.name, n));
-            let mut w = W::new(s.filled(n), n);
-            if s.churn {
+            let mut w = W::new(s.filled(n, W::FILL), n);
+            if !s.canonical {
                 for _ in 0..n {
                     black_box(w.step());
                 }
@@ -494,20 +563,24 @@ fn print_table(dir: &std::path::Path, ran: &Ran) {
     };
     let show = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        (Some(a), Some(b)) if b > 0.0 => match a / b {
+            r if r >= 100.0 => format!("{r:.0}"),
+            r if r >= 10.0 => format!("{r:.1}"),
+            r => format!("{r:.2}"),
+        },
         _ => "-".to_string(),
     };
     println!();
-    println!("Timer list scaling: median ns per iteration (criterion estimates)");
+    println!("Timer list scaling: median CPU ns per iteration (criterion estimates)");
     println!(
-        "{:<16} {:>8} {:>12} {:>12} {:>12} {:>13} {:>13}",
-        "workload", "N", "sorted", "btree", "heap", "btree/sorted", "heap/sorted"
+        "{:<16} {:>8} {:>11} {:>9} {:>9} {:>13} {:>12} {:>11}",
+        "workload", "N", "sorted", "btree", "heap", "sorted/btree", "sorted/heap", "btree/heap"
     );
     for group in GROUPS {
         if group == "harness" {
             for n in SIZES {
                 if let Some(v) = get(group, "rng", n) {
-                    println!("{:<16} {:>8} {:>12.1}  (random draws alone)", group, n, v);
+                    println!("{:<16} {:>8} {:>11.1}  (random draws alone)", group, n, v);
                 }
             }
             continue;
@@ -518,14 +591,15 @@ fn print_table(dir: &std::path::Path, ran: &Ran) {
                 continue;
             }
             println!(
-                "{:<16} {:>8} {:>12} {:>12} {:>12} {:>13} {:>13}",
+                "{:<16} {:>8} {:>11} {:>9} {:>9} {:>13} {:>12} {:>11}",
                 group,
                 n,
                 show(s),
                 show(b),
                 show(h),
-                ratio(b, s),
-                ratio(h, s)
+                ratio(s, b),
+                ratio(s, h),
+                ratio(b, h)
             );
         }
         let (lo, hi) = (SIZES[0], SIZES[SIZES.len() - 1]);
@@ -533,7 +607,7 @@ fn print_table(dir: &std::path::Path, ran: &Ran) {
             .iter()
             .map(|l| format!("{l} {}", ratio(get(group, l, hi), get(group, l, lo))))
             .collect();
-        println!("{:<16} {:>8} {}", group, "1e6/1e3", line.join("   "));
+        println!("{:<16} {:>8}   {}", group, "1e6/1e3", line.join("   "));
     }
 }
 
@@ -568,15 +642,16 @@ fn main() {
         .output_directory(&dir)
         .configure_from_args();
     let ran: Ran = Rc::new(RefCell::new(Vec::new()));
-    let sorted = Subject::<SortedList>::new("sorted", FillOrder::Ascending, false);
-    let btree = Subject::<BTreeList>::new("btree", FillOrder::Random, true);
-    let heap = Subject::<TimerList>::new("heap", FillOrder::Random, true);
+    let sorted = Subject::<SortedList>::new("sorted", true);
+    let btree = Subject::<BTreeList>::new("btree", false);
+    let heap = Subject::<TimerList>::new("heap", false);
 
     group::<ArmCancel<_>, ArmCancel<_>, ArmCancel<_>>(&mut c, &sorted, &btree, &heap, &ran);
     group::<ArmCancelSame<_>, ArmCancelSame<_>, ArmCancelSame<_>>(
         &mut c, &sorted, &btree, &heap, &ran,
     );
     group::<PopRearm<_>, PopRearm<_>, PopRearm<_>>(&mut c, &sorted, &btree, &heap, &ran);
+    group::<PopHold<_>, PopHold<_>, PopHold<_>>(&mut c, &sorted, &btree, &heap, &ran);
     let mut g = configure(&mut c, "harness");
     for n in SIZES {
         harness(&mut g, n, &ran);
