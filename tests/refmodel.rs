@@ -19,6 +19,8 @@
 
 #[path = "refmodel/model.rs"]
 mod model;
+#[path = "refmodel/ops.rs"]
+mod ops;
 
 use std::sync::Arc;
 
