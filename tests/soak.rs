@@ -3,8 +3,9 @@
 //! seconds (default 10; CI may raise it, at most 60 is meant).
 //!
 //! * Two threads work on a privileged process, one on an unprivileged one,
-//!   and one spawns short-lived processes whose timers post to the shared
-//!   ports, then lets them exit. Each worker creates, arms, reads and
+//!   and one spawns short-lived processes (timers posting to the shared
+//!   ports, a signal handler, SIGEV_THREAD callbacks that sometimes re-arm
+//!   or delete their own timer), then lets them exit. Each worker creates, arms, reads and
 //!   deletes its own timers (every timer clock, signals and ports, valid
 //!   and invalid arguments), reads and sets clocks, waits briefly for
 //!   signals and port events (taking whatever comes, its own or not),
@@ -26,7 +27,8 @@
 //!   overrun per signal, events per port event) must equal it exactly.
 //! * No leak: once the workers' timers are deleted, the process holds
 //!   exactly the tracked timers and one signal entry per tracked signal
-//!   timer, and only the shared ports remain open.
+//!   timer, only the shared ports remain open, and every service thread
+//!   of the exited processes is gone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
