@@ -15,7 +15,8 @@
 //!   preallocated signal entry's key and `it_mutex`.
 //! * [`ItState`], under `it_mutex`: `pending` (expirations since the
 //!   notification now outstanding was queued, that one included; 0 when no
-//!   notification is outstanding), `overrun` (latched at consumption), the
+//!   notification is outstanding), `overrun` (latched at consumption),
+//!   `expirations` (every expiration ever reported, for accounting), the
 //!   `IT_*` flags, the LWP binding, and for a port timer its `PortLink`
 //!   (illumos `it_portev`), cleared when the port closes.
 //!
@@ -85,6 +86,10 @@ pub(crate) struct ItState {
     pub pending: u64,
     /// The overrun latched at the last consumption, at most `DELAYTIMER_MAX`.
     pub overrun: i32,
+    /// Every expiration the backend has reported (the sum of `k` over
+    /// `timer_fire(k)`), saturating: the count the conservation invariant
+    /// is checked against.
+    pub expirations: u64,
     /// The LWP the timer is bound to; `None` once that LWP exited.
     pub lwp: Option<LwpId>,
     /// A `SIGEV_PORT` / `SIGEV_THREAD` timer's association with its port
@@ -439,6 +444,7 @@ pub(crate) fn timer_fire(core: &ItCore, k: u64) {
         let mut st = core.proc.p_lock.lock();
         {
             let mut s = core.it_mutex.lock();
+            s.expirations = s.expirations.saturating_add(k);
             if s.pending > 0 {
                 s.pending = s.pending.saturating_add(k);
                 return;
@@ -455,6 +461,7 @@ pub(crate) fn timer_fire(core: &ItCore, k: u64) {
         }
     } else {
         let mut s = core.it_mutex.lock();
+        s.expirations = s.expirations.saturating_add(k);
         if s.pending > 0 {
             s.pending = s.pending.saturating_add(k);
             return;

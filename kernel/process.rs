@@ -161,6 +161,10 @@ pub struct TimerStatus {
     pub pending: u64,
     /// The overrun latched at the last consumption.
     pub overrun: i32,
+    /// Every expiration the clock backend has reported for this timer
+    /// (saturating). For a timer that notifies, notifications consumed +
+    /// overruns latched with them + `pending` equals it.
+    pub expirations: u64,
     /// The LWP it is bound to.
     pub lwp: Option<LwpId>,
 }
@@ -268,6 +272,7 @@ impl Process {
                 flags: s.flags,
                 pending: s.pending,
                 overrun: s.overrun,
+                expirations: s.expirations,
                 lwp: s.lwp,
             }
         };

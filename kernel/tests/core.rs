@@ -137,6 +137,7 @@ fn periodic_unconsumed_for_a_second_overruns_nine() {
     }
     assert_eq!(p.sigpending().unwrap(), alrm(), "exactly one queued signal");
     assert_eq!(p.timer_status(t.0).unwrap().pending, 10);
+    assert_eq!(p.timer_status(t.0).unwrap().expirations, 10);
     let info = p.sigtimedwait(alrm(), Some(Duration::ZERO)).unwrap();
     assert_eq!(info.si_overrun, 9);
     assert_eq!(p.timer_getoverrun(t).unwrap(), 9);
@@ -149,6 +150,7 @@ fn periodic_unconsumed_for_a_second_overruns_nine() {
     clock.advance(Nsec(100 * MS));
     let info = p.sigtimedwait(alrm(), Some(Duration::ZERO)).unwrap();
     assert_eq!(info.si_overrun, 0);
+    assert_eq!(p.timer_status(t.0).unwrap().expirations, 11);
     assert_eq!(p.timer_getoverrun(t).unwrap(), 0);
 }
 
