@@ -602,6 +602,12 @@ fn print_table(dir: &std::path::Path, ran: &Ran) {
                 ratio(b, h)
             );
         }
+        if SIZES
+            .iter()
+            .all(|&n| LISTS.iter().all(|l| get(group, l, n).is_none()))
+        {
+            continue;
+        }
         let (lo, hi) = (SIZES[0], SIZES[SIZES.len() - 1]);
         let line: Vec<String> = LISTS
             .iter()
