@@ -42,7 +42,8 @@
 //! is filled in the order the workload itself arms timers (random times for
 //! `arm_cancel*` and `pop_hold`, ascending for `pop_rearm`, whose re-arms
 //! are ascending), and then the workload runs N times, untimed, before
-//! timing starts. The sorted list is the exception: its contents and layout
+//! timing starts (`TIMERLIST_FILL=random` fills at random times for every
+//! workload, to see the other case). The sorted list is the exception: its contents and layout
 //! depend only on which timers are armed, so it is always filled in
 //! ascending order (no O(n) moves) and not churned. Its arming still scans
 //! for an earlier arming of the key, so filling it with 1e6 timers takes a
@@ -222,6 +223,12 @@ fn keys_in_firing_order() -> bool {
     std::env::var_os("TIMERLIST_KEYS").is_some_and(|v| v == "firing")
 }
 
+/// `TIMERLIST_FILL=random` fills the heap and the B-tree at random times
+/// for every workload, `pop_rearm` included (see the module docs).
+fn fill_all_random() -> bool {
+    std::env::var_os("TIMERLIST_FILL").is_some_and(|v| v == "random")
+}
+
 /// `(key, expire)` of every prefilled timer, in key order: keys `0..n`,
 /// expire times a random permutation of `0, SPACING, .., (n-1) * SPACING`.
 fn timers(n: usize) -> Vec<(TimerKey, i64)> {
@@ -284,6 +291,8 @@ impl<Q: TimerQueue + Default + Clone> Subject<Q> {
     fn filled(&self, n: usize, order: FillOrder) -> Q {
         let order = if self.canonical {
             FillOrder::Ascending
+        } else if fill_all_random() {
+            FillOrder::Random
         } else {
             order
         };
