@@ -4,35 +4,11 @@
 //! a long `advance` over a 1 ms SIGEV_THREAD timer is slow by design, one
 //! barrier per expiry.)
 
+use itimer::script::command::VERBS as LANGUAGE_VERBS;
 use proptest::prelude::*;
 
-const WORDS: &[&str] = &[
-    "spawn",
-    "exit",
-    "create",
-    "settime",
-    "gettime",
-    "getoverrun",
-    "delete",
-    "status",
-    "stats",
-    "advance",
-    "step",
-    "consume",
-    "pending",
-    "block",
-    "unblock",
-    "ignore",
-    "default",
-    "port",
-    "clock_settime",
-    "clock_gettime",
-    "clock_getres",
-    "vm",
-    "expect",
-    "limit",
-    "echo",
-    "boot",
+/// The language's own verbs (`VERBS`) plus these argument words.
+const ARG_WORDS: &[&str] = &[
     "a",
     "b",
     "r",
@@ -192,7 +168,9 @@ const OPTS: &[&str] = &[
 /// Random words, or a command shaped like a real one (verb, process,
 /// name, value, options) with random parts.
 fn line() -> impl Strategy<Value = String> {
-    let words = prop::collection::vec(prop::sample::select(WORDS), 0..7).prop_map(|w| w.join(" "));
+    let vocabulary: Vec<&'static str> = LANGUAGE_VERBS.iter().chain(ARG_WORDS).copied().collect();
+    let words =
+        prop::collection::vec(prop::sample::select(vocabulary), 0..7).prop_map(|w| w.join(" "));
     let shaped = (
         prop::sample::select(VERBS),
         prop::sample::select(PROCS),

@@ -586,8 +586,8 @@ fn parse_command(verb: &str, rest: &[&str]) -> Result<Command, String> {
 /// The largest count `step N` takes.
 pub const MAX_STEP_COUNT: u64 = 1_000_000;
 
-/// Every verb, for error messages.
-pub const VERBS: [&str; 25] = [
+/// Every verb, for error messages (and for the fuzz test's vocabulary).
+pub const VERBS: [&str; 26] = [
     "boot",
     "spawn",
     "exit",
@@ -613,6 +613,7 @@ pub const VERBS: [&str; 25] = [
     "vm",
     "expect",
     "limit",
+    "echo",
 ];
 
 fn parse_create(mut a: Args<'_>) -> Result<Command, String> {
