@@ -6,7 +6,7 @@
 //!
 //! * `p_lock` ([`ProcShared::p_lock`]) guards [`ProcState`]: the timer table
 //!   (slots, their `ITLK_*` bits and blocker counts), the signal queue, the
-//!   LWP set and the exit flag.
+//!   LWP set, the exit flag and the handle of the signal delivery thread.
 //! * [`ProcShared::p_sigcv`] is waited on with `p_lock` by signal waiters
 //!   (`sigtimedwait`); each timer's `it_cv` is waited on with `p_lock` by
 //!   `timer_lock` blockers.
