@@ -21,6 +21,14 @@
 //! arming an earlier deadline wakes the loop) are reported too; they are
 //! not spurious by that definition but are wakeups nonetheless.
 //!
+//! The main thread is a bystander, like a thread of a program that loads
+//! us and knows nothing of our alarm: it sleeps in 1 ms slices the way
+//! `std::thread::sleep` does (`nanosleep`, retried with the remaining time
+//! after `EINTR`), counting the `EINTR`s and how late each slice ends. As
+//! the thread-group leader it is where Linux delivers a process-directed
+//! `SIGALRM` first, so it shows what the `unix` backend costs the other
+//! threads of the program (issue 3: never stall or EINTR-storm them).
+//!
 //! Run: `cargo bench --bench churn` (about 50 s: `ITIMER_BENCH_SECS`,
 //! default 4, per backend and scenario). `ITIMER_BENCH_ALARMS` picks the backends
 //! (comma-separated; default all five). Without `--bench` it runs 0.3 s on
@@ -29,6 +37,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use itimer::hostalarm::LoopStats;
 use itimer::{Arm, ClockId, Credentials, ItimerSpec, Kernel, Process, SigEvent, TimerId};
 
@@ -110,8 +119,56 @@ fn sleep_until(t: Instant) {
     }
 }
 
+/// The bystander's sleep slice, ns.
+const SLICE_NS: u64 = 1_000_000;
+
+/// What the bystander (the main thread) saw.
+struct Bystander {
+    /// `nanosleep` calls cut short by a signal (`EINTR`).
+    eintr: u64,
+    /// How late each slice ended (elapsed minus `SLICE_NS`), ns.
+    late: Histogram<u64>,
+}
+
+/// Sleeps in `SLICE_NS` slices until `end`, like `std::thread::sleep`
+/// (which retries `nanosleep` with the time remaining), recording every
+/// `EINTR` and each slice's lateness.
+fn bystand(end: Instant) -> Bystander {
+    let mut b = Bystander {
+        eintr: 0,
+        late: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds"),
+    };
+    let slice = Duration::from_nanos(SLICE_NS);
+    while Instant::now() < end {
+        let t0 = Instant::now();
+        let mut req = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: SLICE_NS as libc::c_long,
+        };
+        loop {
+            let mut rem = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: both pointers are to valid timespecs on this stack.
+            if unsafe { libc::nanosleep(&req, &mut rem) } == 0 {
+                break;
+            }
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+            b.eintr += 1;
+            req = rem;
+        }
+        let late = t0.elapsed().saturating_sub(slice);
+        b.late.saturating_record(late.as_nanos() as u64);
+    }
+    b
+}
+
 struct Outcome {
     backend: &'static str,
+    bystander: Bystander,
     stats: LoopStats,
     ops: u64,
     /// How long the churn ran, s.
@@ -151,7 +208,7 @@ fn run(alarm: &str, expiring: usize, secs: f64) -> Result<Outcome, String> {
     let ops = AtomicU64::new(0);
     let before = k.loop_stats();
     let t0 = Instant::now();
-    std::thread::scope(|s| {
+    let bystander = std::thread::scope(|s| {
         for (i, set) in sets.iter().enumerate() {
             let (p, stop, ops) = (&p, &stop, &ops);
             s.spawn(move || {
@@ -159,17 +216,19 @@ fn run(alarm: &str, expiring: usize, secs: f64) -> Result<Outcome, String> {
                 ops.fetch_add(n, Ordering::Relaxed);
             });
         }
-        // By the clock: a signal-driven backend (`unix`) interrupts sleeps,
-        // and a sleep restarted with its remaining time drifts.
-        let end = Instant::now() + Duration::from_secs_f64(secs);
-        sleep_until(end);
+        // By the clock, slice by slice: a signal-driven backend (`unix`)
+        // interrupts sleeps, and a sleep restarted with its remaining time
+        // drifts.
+        let b = bystand(Instant::now() + Duration::from_secs_f64(secs));
         stop.store(true, Ordering::Relaxed);
+        b
     });
     let after = k.loop_stats();
     let secs = t0.elapsed().as_secs_f64();
     let d = |f: fn(&LoopStats) -> u64| f(&after) - f(&before);
     Ok(Outcome {
         backend: k.alarm_backend(),
+        bystander,
         stats: LoopStats {
             wakeups: d(|s| s.wakeups),
             alarm_wakeups: d(|s| s.alarm_wakeups),
@@ -202,7 +261,7 @@ fn main() {
          ({OPS_PER_MS} ops per ms per thread), {secs} s per backend and scenario"
     );
     println!(
-        "{:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6} {:>10} {:>11}",
+        "{:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6} {:>10} {:>11} {:>9} {:>8} {:>8} {:>8}",
         "scenario",
         "backend",
         "expired",
@@ -214,7 +273,16 @@ fn main() {
         "ops",
         "secs",
         "spur/1000",
-        "kicks/1000"
+        "kicks/1000",
+        "EINTR/s",
+        "late50us",
+        "late99us",
+        "lateMax"
+    );
+    println!(
+        "  (the last four: the bystander main thread's EINTRs per second and how late its \
+         {} ms sleeps ended, us)",
+        SLICE_NS / 1_000_000
     );
     for (scenario, expiring) in SCENARIOS {
         let label = format!("{scenario} {expiring}");
@@ -224,8 +292,10 @@ fn main() {
                     let s = &o.stats;
                     let per = |x: u64| x as f64 * 1000.0 / s.timers_run.max(1) as f64;
                     let spur = per(s.spurious_wakeups);
+                    let b = &o.bystander;
+                    let us = |q: f64| b.late.value_at_quantile(q) as f64 / 1_000.0;
                     println!(
-                        "{label:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6.1} {:>10.2} {:>11.1}  {}{}",
+                        "{label:<12} {:<11} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6.1} {:>10.2} {:>11.1} {:>9.0} {:>8.0} {:>8.0} {:>8.0}  {}{}",
                         o.backend,
                         s.timers_run,
                         s.wakeups,
@@ -237,6 +307,10 @@ fn main() {
                         o.secs,
                         spur,
                         per(s.notify_wakeups),
+                        b.eintr as f64 / o.secs,
+                        us(0.5),
+                        us(0.99),
+                        b.late.max() as f64 / 1_000.0,
                         if spur < TARGET_PER_1000 {
                             "target < 10/1000: met"
                         } else {

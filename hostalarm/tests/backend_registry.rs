@@ -103,7 +103,7 @@ fn help_is_a_choice_and_a_listing() {
         "Available alarm backends, in default precedence order:\n\
          \x20 timerfd     timerfd on CLOCK_MONOTONIC, absolute deadlines, detects wall-clock steps (1 ns)\n\
          \x20 dynticks    POSIX timer, signal SIGRTMIN+4 to the loop thread, read via signalfd (1 ns)\n\
-         \x20 unix        setitimer(ITIMER_REAL) and SIGALRM, one per process (1 us)\n\
+         \x20 unix        setitimer(ITIMER_REAL) and SIGALRM, one per process, one alarm per ms at most (1 us)\n\
          \x20 mmtimer     Windows multimedia timer semantics (timeSetEvent), emulated (1 ms)\n\
          \x20 timerqueue  Windows timer-queue semantics (CreateTimerQueueTimer), emulated (1 ms)\n"
     );

@@ -7,7 +7,7 @@ mod backend_common;
 
 use std::time::{Duration, Instant};
 
-use backend_common::{MS, after, assert_fires_at, serial};
+use backend_common::{MS, after, assert_fires_at, now, serial};
 use itimer_hostalarm::alarm::unix::{UnixBackend, is_claimed};
 use itimer_hostalarm::alarm::{AlarmBackend, MonoNs};
 use nix::errno::Errno;
@@ -197,10 +197,57 @@ fn past_deadline_uses_the_smallest_interval() {
     // A zero interval would disarm: the backend must still fire.
     for _ in 0..10 {
         b.rearm(Some(MonoNs(0))).unwrap();
-        assert_fires_at(
-            &mut b,
-            backend_common::now(),
-            "deadline at the clock's epoch",
-        );
+        assert_fires_at(&mut b, now(), "deadline at the clock's epoch");
     }
+}
+
+/// The rate cap (`SIGNAL_SPACING_NS`): re-armed into the past again and
+/// again, as a loop drowning in due timers would, the backend still lets
+/// at most one `SIGALRM` through per spacing. Counted by the handler's
+/// wakeups over a measured window: at most `window / spacing + 1`. The
+/// lower bound only shows it kept firing (a loaded machine can be slow,
+/// never faster).
+#[test]
+fn sigalrm_rate_is_capped_at_one_per_spacing() {
+    use itimer_hostalarm::alarm::unix::SIGNAL_SPACING_NS;
+    let _g = serial();
+    let mut b = UnixBackend::new();
+    b.start().unwrap();
+    let mut fired = 0u64;
+    let t0 = now();
+    while now().saturating_since(t0) < 300 * MS {
+        b.rearm(Some(MonoNs(0))).unwrap();
+        let (_, w) = backend_common::wait_fire(&mut b).expect("an alarm was lost");
+        fired += w.expirations;
+    }
+    // Every alarm counted so far fired by now.
+    let window = now().saturating_since(t0);
+    b.stop();
+    let cap = window / SIGNAL_SPACING_NS + 1;
+    assert!(
+        fired <= cap,
+        "{fired} alarms in {window} ns: more than one per {SIGNAL_SPACING_NS} ns ({cap})"
+    );
+    assert!(fired >= 30, "only {fired} alarms in {window} ns");
+}
+
+/// A re-arm less than one spacing after the pending arming first disarms
+/// (to learn whether it fired) and then arms: two counted host calls. One
+/// a whole spacing later needs only the one.
+#[test]
+fn settling_a_close_rearm_is_counted() {
+    let _g = serial();
+    let mut b = UnixBackend::new();
+    b.start().unwrap();
+    b.rearm(Some(after(1_000 * MS))).unwrap();
+    assert_eq!(b.rearm_calls(), 1);
+    b.rearm(Some(after(900 * MS))).unwrap();
+    assert_eq!(b.rearm_calls(), 3, "earlier: disarm + arm");
+    b.rearm(Some(after(1_200 * MS))).unwrap();
+    assert_eq!(b.rearm_calls(), 4, "a whole spacing later: arm only");
+    let d = after(2 * MS);
+    b.rearm(Some(d)).unwrap();
+    assert_eq!(b.rearm_calls(), 6);
+    assert_fires_at(&mut b, d, "the earlier re-arm after settling");
+    b.stop();
 }

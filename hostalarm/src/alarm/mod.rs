@@ -32,7 +32,7 @@
 //! |---|---|---|---|---|
 //! | [`timerfd`] | timerfd `CLOCK_MONOTONIC` + `CLOCK_REALTIME` canceller, one epoll fd | `clock_getres` (1 ns) | 0 | none |
 //! | [`dynticks`] | `timer_create`, `SIGEV_THREAD_ID`, `SIGRTMIN+4`, signalfd | `clock_getres` (1 ns) | 0 | one per thread |
-//! | [`unix`] | `setitimer(ITIMER_REAL)`, `SIGALRM` handler → eventfd | 1 µs | 1 µs | one per process |
+//! | [`unix`] | `setitimer(ITIMER_REAL)`, `SIGALRM` handler → eventfd, at most one alarm per ms ([`pacing`]) | 1 µs | 1 µs | one per process |
 //! | [`mmtimer`] | Windows `timeSetEvent` semantics, emulated thread → eventfd | 1 ms | 1 ms | none |
 //! | [`timerqueue`] | Windows `CreateTimerQueueTimer` semantics, emulated thread → eventfd | 1 ms | 1 ms | none |
 //!
@@ -56,6 +56,7 @@ use nix::time::{ClockId, clock_getres, clock_gettime};
 pub mod dynticks;
 mod hostemu;
 pub mod mmtimer;
+pub mod pacing;
 pub mod registry;
 mod sigwake;
 pub mod timerfd;

@@ -96,7 +96,9 @@ impl BackendKind {
             BackendKind::Dynticks => {
                 "POSIX timer, signal SIGRTMIN+4 to the loop thread, read via signalfd (1 ns)"
             }
-            BackendKind::Unix => "setitimer(ITIMER_REAL) and SIGALRM, one per process (1 us)",
+            BackendKind::Unix => {
+                "setitimer(ITIMER_REAL) and SIGALRM, one per process, one alarm per ms at most (1 us)"
+            }
             BackendKind::Mmtimer => {
                 "Windows multimedia timer semantics (timeSetEvent), emulated (1 ms)"
             }

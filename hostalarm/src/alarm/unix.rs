@@ -20,14 +20,34 @@
 //!   `epoll_wait`, `nanosleep`, ...) still see `EINTR`, as they would for
 //!   any signal; `std` retries its sleeps. The handler never kills, stalls
 //!   (it takes no lock) or storms a thread.
+//! * Every `SIGALRM` still interrupts *some* thread: its `nanosleep`,
+//!   `poll` or `epoll_wait` fails with `EINTR`, and a sleep retried with
+//!   the time remaining loses the time spent in the handler and waiting for
+//!   a CPU afterwards. Linux hands a process-directed signal to the main
+//!   thread first, so at the loop's natural rate under load (18,000 alarms
+//!   a second) the program's main thread was stalled: its 1 ms sleeps ended
+//!   5–15 ms late and a 3 s run lasted up to 23 s. Hence the rate cap: at
+//!   most one `SIGALRM` per [`SIGNAL_SPACING_NS`] (1 ms), anchored at the
+//!   previous alarm ([`super::pacing`]). A deadline a spacing or more after
+//!   the last alarm is armed to the microsecond; a closer one waits, and
+//!   every timer due by then runs on that one alarm. Measured in
+//!   `docs/performance.md` ("Spurious wakeups under churn").
 //! * `setitimer` is relative: [`AlarmBackend::rearm`] converts the absolute
 //!   deadline at call time, rounding **up** to the microsecond so the alarm
 //!   never fires early. A deadline already past becomes the smallest
 //!   non-zero interval, 1 µs, because a zero interval disarms.
+//! * The pacer must know whether the pending arming fired. `setitimer`'s
+//!   old value says so (zero: it fired), read atomically with the
+//!   replacement. A re-arm less than one spacing after the pending arming
+//!   therefore disarms first and arms second (two counted host calls), so
+//!   an alarm firing in between can still be paced against. This asks the
+//!   kernel whether an alarm *happened*, never whether to re-arm.
 //!
 //! # Resolution and limits
 //!
-//! 1 µs (`struct timeval`); `min_rearm_ns` is 1 µs. The kernel runs
+//! 1 µs (`struct timeval`); `min_rearm_ns` is 1 µs, but alarms are at
+//! least [`SIGNAL_SPACING_NS`] apart, so a timer due less than 1 ms after
+//! the previous alarm runs up to that much late. The kernel runs
 //! `ITIMER_REAL` on a monotonic hrtimer, so a wall-clock step does not move
 //! it. Only one instance per process (`CLAIMED`); start also refuses
 //! (`EBUSY`) when the program has `ITIMER_REAL` armed itself.
@@ -71,6 +91,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
+use super::pacing::Pacer;
 use super::sigwake::{WakeFd, wake_raw_preserving_errno};
 use super::{AlarmBackend, MonoNs, StartError, Wakeup};
 
@@ -82,6 +103,12 @@ pub const RESOLUTION_NS: u64 = 1_000;
 
 /// The smallest non-zero `setitimer` interval, in ns (zero would disarm).
 pub const MIN_INTERVAL_NS: u64 = 1_000;
+
+/// At most one `SIGALRM` per this many ns (see [`super::pacing`]): 1 ms,
+/// chosen by measurement (`cargo bench --bench churn`). At 250 µs a
+/// bystander thread's 1 ms sleeps still ended about 0.3 ms late at the
+/// median, 4× what they do with `timerfd`; at 1 ms they match `timerfd`.
+pub const SIGNAL_SPACING_NS: u64 = 1_000_000;
 
 /// "No eventfd": the handler writes nowhere.
 const NO_FD: RawFd = -1;
@@ -108,8 +135,12 @@ extern "C" fn on_sigalrm(_signo: libc::c_int) {
     IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// `setitimer(ITIMER_REAL)` with a one-shot `value_ns` (0 disarms).
-fn set_itimer_real(value_ns: u64) -> Result<(), Errno> {
+/// `setitimer(ITIMER_REAL)` with a one-shot `value_ns` (0 disarms),
+/// rounded up to the microsecond. Returns whether the arming it replaced
+/// was still pending: Linux reads the old value and cancels under the lock
+/// the expiry handler takes to send `SIGALRM`, so "not pending" means that
+/// arming fired (or there was none).
+fn set_itimer_real(value_ns: u64) -> Result<bool, Errno> {
     let micros = value_ns.div_ceil(1_000);
     let tv_sec = libc::time_t::try_from(micros / 1_000_000).unwrap_or(libc::time_t::MAX);
     let tv_usec = libc::suseconds_t::try_from(micros % 1_000_000).unwrap_or(0);
@@ -120,9 +151,12 @@ fn set_itimer_real(value_ns: u64) -> Result<(), Errno> {
         },
         it_value: libc::timeval { tv_sec, tv_usec },
     };
-    // SAFETY: `spec` is a valid itimerval; the old value is not requested.
-    Errno::result(unsafe { libc::setitimer(libc::ITIMER_REAL, &spec, std::ptr::null_mut()) })
-        .map(drop)
+    let mut old = std::mem::MaybeUninit::<libc::itimerval>::uninit();
+    // SAFETY: `spec` is a valid itimerval; `old` is written on success.
+    Errno::result(unsafe { libc::setitimer(libc::ITIMER_REAL, &spec, old.as_mut_ptr()) })?;
+    // SAFETY: initialised by the successful setitimer.
+    let old = unsafe { old.assume_init() };
+    Ok(old.it_value.tv_sec != 0 || old.it_value.tv_usec != 0)
 }
 
 /// Whether `ITIMER_REAL` is armed right now (by anyone).
@@ -145,12 +179,24 @@ struct Host {
 }
 
 /// The `unix` backend. See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UnixBackend {
     /// `Some` between start and stop; only then is `CLAIMED` ours.
     host: Option<Host>,
     /// `setitimer` calls since start (re-arms and disarms).
     rearm_calls: u64,
+    /// The `SIGALRM` rate cap; reset by start.
+    pacer: Pacer,
+}
+
+impl Default for UnixBackend {
+    fn default() -> UnixBackend {
+        UnixBackend {
+            host: None,
+            rearm_calls: 0,
+            pacer: Pacer::new(SIGNAL_SPACING_NS),
+        }
+    }
 }
 
 fn start_error(errno: Option<Errno>, reason: &str) -> StartError {
@@ -198,6 +244,7 @@ impl UnixBackend {
         };
         self.host = Some(Host { wake, previous });
         self.rearm_calls = 0;
+        self.pacer = Pacer::new(SIGNAL_SPACING_NS);
         Ok(())
     }
 }
@@ -249,14 +296,30 @@ impl AlarmBackend for UnixBackend {
         if self.host.is_none() {
             return Err(Errno::EBADF);
         }
-        self.rearm_calls += 1;
-        match deadline {
-            Some(d) => {
-                let left = d.saturating_since(MonoNs::host_now());
-                set_itimer_real(left.max(MIN_INTERVAL_NS))
-            }
-            None => set_itimer_real(0),
+        let settle = match deadline {
+            Some(d) => self.pacer.must_settle(d),
+            None => true,
+        };
+        if settle {
+            // Disarm first; the old value tells whether it had fired.
+            self.rearm_calls += 1;
+            let pending = set_itimer_real(0)?;
+            self.pacer.replaced(pending, None);
         }
+        let Some(deadline) = deadline else {
+            return Ok(());
+        };
+        let left = self
+            .pacer
+            .paced(deadline)
+            .saturating_since(MonoNs::host_now())
+            .max(MIN_INTERVAL_NS)
+            .next_multiple_of(RESOLUTION_NS);
+        self.rearm_calls += 1;
+        let pending = set_itimer_real(left)?;
+        let fires_by = MonoNs(MonoNs::host_now().0.saturating_add(left));
+        self.pacer.replaced(pending, Some(fires_by));
+        Ok(())
     }
 
     fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
@@ -301,6 +364,8 @@ impl AlarmBackend for UnixBackend {
         // Closes the child's copy of the parent's eventfd only.
         drop(std::mem::replace(&mut host.wake, fresh));
         self.rearm_calls = 0;
+        // The child does not inherit the parent's itimer.
+        self.pacer.forget_arming();
         Ok(())
     }
 }
