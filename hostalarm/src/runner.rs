@@ -30,6 +30,15 @@
 //!   callback may re-arm it (even at a time already due: it then runs again
 //!   in the same pass, as in QEMU, so a callback that always re-arms itself
 //!   in the past never lets the pass end) or delete any timer.
+//! * Deliberate deviation from QEMU: when a callback re-arms its own timer
+//!   at a time already due, the clock is read again and the pass goes on
+//!   with the earlier of the two readings. Monotonic clocks never read
+//!   earlier, so nothing changes for them. HOST does when the wall clock
+//!   is stepped back during the pass: a callback that re-arms "one period
+//!   after the wall time now" (as `clock_backends`' REALTIME timers do)
+//!   would otherwise run again and again until the wall clock caught up
+//!   with the first reading, an hour later after a one-hour step; now the
+//!   timer waits for its time on the stepped clock, like every other.
 //! * Disabling the clock from a callback stops the pass.
 //! * No lock is held while a callback runs. A callback that panics unwinds
 //!   into the host; the token and `current` are cleared on the way out, and
@@ -114,7 +123,7 @@ impl RunnerToken {
     pub(crate) fn run_clock(&self, kind: ClockType) -> usize {
         let inner = &*self.inner;
         let cell = inner.cell(kind);
-        let now = inner.now(kind);
+        let mut now = inner.now(kind);
         let mut ran = 0;
         loop {
             let popped = {
@@ -154,13 +163,18 @@ impl RunnerToken {
             drop(guard);
             let leftover = {
                 let mut st = cell.state.lock();
-                match st.slots.get_mut(key.0) {
+                let leftover = match st.slots.get_mut(key.0) {
                     Some(s) if s.generation == generation && s.callback.is_none() => {
                         s.callback = Some(cb);
                         None
                     }
                     _ => Some(cb),
+                };
+                if st.list.expire_of(key).is_some_and(|e| e <= now) {
+                    // Re-armed in the past: is it, by the clock now?
+                    now = now.min(inner.now_locked(kind, &st));
                 }
+                leftover
             };
             // A timer freed by its own callback: drop the callback here,
             // with no lock held.
@@ -191,5 +205,60 @@ impl Drop for RunnerToken {
         run.current = None;
         drop(run);
         self.inner.run_cv.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clocks, ClocksConfig};
+    use crate::time::{NS_PER_MS, NS_PER_SEC, Scale, SimTime, TimeSource};
+    use itimer_kernel::sync::Mutex;
+
+    const W0: i64 = 1_700_000_000 * NS_PER_SEC;
+
+    /// A HOST timer whose callback re-arms it one period after the wall
+    /// time it reads, while the wall clock is stepped back an hour during
+    /// the pass (here: by the first callback itself). It must run once and
+    /// wait for its time on the stepped clock, not run again until the
+    /// wall clock catches up with the pass's reading.
+    #[test]
+    fn wall_step_back_during_a_pass_does_not_rerun_a_self_rearming_timer() {
+        let time = Arc::new(SimTime::new(0, W0));
+        let clocks = Clocks::new(TimeSource::Sim(time.clone()), ClocksConfig::default()).unwrap();
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        let (t2, r2, c2) = (time.clone(), runs.clone(), clocks.clone());
+        let timer = clocks.host().new_timer(Scale::Ns, move |me| {
+            let mut runs = r2.lock();
+            runs.push(c2.now(ClockType::Host));
+            if runs.len() == 1 {
+                t2.step_wall(-3_600 * NS_PER_SEC);
+            }
+            // Bounded, so a regression fails instead of hanging.
+            if runs.len() < 100 {
+                me.arm_ns(c2.now(ClockType::Host) + NS_PER_MS).unwrap();
+            }
+        });
+        timer.arm(W0 + 5).unwrap();
+        time.set_mono(10);
+        time.step_wall(10);
+        assert_eq!(clocks.host().run_timers(), Ok(1));
+        let back = W0 + 20 - 3_600 * NS_PER_SEC;
+        assert_eq!(*runs.lock(), [W0 + 20]);
+        assert_eq!(timer.expire_time(), Some(back + NS_PER_MS));
+        // On a monotonic clock the QEMU rule still holds: re-armed at a
+        // time already due, it runs again in the same pass.
+        let again = Arc::new(Mutex::new(0));
+        let (a2, c3) = (again.clone(), clocks.clone());
+        let rt = clocks.realtime().new_timer(Scale::Ns, move |me| {
+            let mut n = a2.lock();
+            *n += 1;
+            if *n < 3 {
+                me.arm_ns(c3.now(ClockType::Realtime) - 1).unwrap();
+            }
+        });
+        rt.arm(0).unwrap();
+        assert_eq!(clocks.realtime().run_timers(), Ok(3));
+        assert_eq!(*again.lock(), 3);
     }
 }
