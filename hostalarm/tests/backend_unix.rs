@@ -204,9 +204,9 @@ fn past_deadline_uses_the_smallest_interval() {
 /// The rate cap (`SIGNAL_SPACING_NS`): re-armed into the past again and
 /// again, as a loop drowning in due timers would, the backend still lets
 /// at most one `SIGALRM` through per spacing. Counted by the handler's
-/// wakeups over a measured window: at most `window / spacing + 1`. The
-/// lower bound only shows it kept firing (a loaded machine can be slow,
-/// never faster).
+/// wakeups over a measured window: at most `window / spacing + 1`, exact
+/// by construction, whatever the load. The lower bound only shows it kept
+/// firing: 10 in 300 ms leaves a loaded CI machine 30 ms per round trip.
 #[test]
 fn sigalrm_rate_is_capped_at_one_per_spacing() {
     use itimer_hostalarm::alarm::unix::SIGNAL_SPACING_NS;
@@ -228,7 +228,7 @@ fn sigalrm_rate_is_capped_at_one_per_spacing() {
         fired <= cap,
         "{fired} alarms in {window} ns: more than one per {SIGNAL_SPACING_NS} ns ({cap})"
     );
-    assert!(fired >= 30, "only {fired} alarms in {window} ns");
+    assert!(fired >= 10, "only {fired} alarms in {window} ns");
 }
 
 /// A re-arm less than one spacing after the pending arming first disarms
