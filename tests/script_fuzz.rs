@@ -28,6 +28,8 @@ const ARG_WORDS: &[&str] = &[
     "send",
     "alert",
     "update",
+    "bind",
+    "w",
     "stop",
     "start",
     "all",
@@ -87,7 +89,8 @@ const SEED: &str = "spawn a\nspawn r root\nport create a P\n\
                     create a u clock=realtime notify=port port=P\n\
                     create r s clock=vm notify=signal\n\
                     settime a t 1ms interval=1ms\nsettime a u 2ms interval=500us\n\
-                    settime r s 1ms interval=3ms\nadvance 3ms\n";
+                    settime r s 1ms interval=3ms\nhandle r SIGALRM\n\
+                    lwp create a w\nadvance 3ms\n";
 
 const VERBS: &[&str] = &[
     "spawn",
@@ -107,6 +110,10 @@ const VERBS: &[&str] = &[
     "unblock",
     "ignore",
     "default",
+    "handle",
+    "lwp create",
+    "lwp exit",
+    "lwp bind",
     "port create",
     "port close",
     "port get",
@@ -123,7 +130,7 @@ const VERBS: &[&str] = &[
 ];
 const PROCS: &[&str] = &["a", "r", "b"];
 const NAMES: &[&str] = &[
-    "t", "u", "s", "P", "Q", "0", "3", "realtime", "highres", "vm",
+    "t", "u", "s", "P", "Q", "0", "3", "realtime", "highres", "vm", "w",
 ];
 const VALUES: &[&str] = &[
     "1ms",

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::units::{TimeArg, parse_clock, parse_duration, parse_signal};
 
-/// A process, timer or port name: a letter or `_`, then letters, digits,
+/// A process, timer, port or LWP name: a letter or `_`, then letters, digits,
 /// `_`, `-` or `.`.
 pub fn is_name(word: &str) -> bool {
     let mut chars = word.chars();
@@ -20,12 +20,13 @@ pub fn is_name(word: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// A timer or port as a script names it.
+/// A timer, port or LWP as a script names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ref {
     /// By the name the script gave it.
     Name(String),
-    /// By a raw id number (for errno demonstrations: `gettime a 42`).
+    /// By a raw id number (for errno demonstrations: `gettime a 42`; LWP
+    /// `1` is every process's first LWP).
     Id(i32),
 }
 
@@ -133,6 +134,22 @@ pub enum PortOp {
     Pending,
 }
 
+/// An LWP operation (`lwp VERB PROC ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LwpOp {
+    /// `lwp create P L`: `lwp_create`, binding the name `L`.
+    Create(String),
+    /// `lwp exit P L`: `lwp_exit`.
+    Exit(Ref),
+    /// `lwp bind P T L`: `timer_lwpbind` of timer `T` to LWP `L`.
+    Bind {
+        /// The timer.
+        timer: Ref,
+        /// The LWP.
+        lwp: Ref,
+    },
+}
+
 /// One command of the language (see the module docs of [`crate::script`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -204,6 +221,16 @@ pub enum Command {
     Ignore(String, i32),
     /// `default P SIG`.
     DefaultAction(String, i32),
+    /// `handle P SIG`: `sigaction` installing the script's handler, which
+    /// reports each delivery as a `~ ... handler ...` trace line.
+    Handle(String, i32),
+    /// `lwp VERB P ...`.
+    Lwp {
+        /// The process.
+        proc: String,
+        /// The operation.
+        op: LwpOp,
+    },
     /// `port VERB P PORT ...`.
     Port {
         /// The process making the call.
@@ -394,6 +421,12 @@ fn parse_command(verb: &str, rest: &[&str]) -> Result<Command, String> {
             .ok_or("`port` needs an operation: create, close, get, getn, send, alert, pending")?;
         return parse_port(sub, rest);
     }
+    if verb == "lwp" {
+        let (sub, rest) = rest
+            .split_first()
+            .ok_or("`lwp` needs an operation: create, exit, bind")?;
+        return parse_lwp(sub, rest);
+    }
     let mut a = Args::new(verb, rest)?;
     let cmd = match verb {
         "boot" => {
@@ -519,14 +552,14 @@ fn parse_command(verb: &str, rest: &[&str]) -> Result<Command, String> {
                 _ => Command::Unblock(proc, sigs),
             }
         }
-        "ignore" | "default" => {
+        "ignore" | "default" | "handle" => {
             let proc = a.name("a process name")?;
             let sig = parse_signal(a.word("a signal")?)?;
             a.done(&[])?;
-            if verb == "ignore" {
-                Command::Ignore(proc, sig)
-            } else {
-                Command::DefaultAction(proc, sig)
+            match verb {
+                "ignore" => Command::Ignore(proc, sig),
+                "default" => Command::DefaultAction(proc, sig),
+                _ => Command::Handle(proc, sig),
             }
         }
         "clock_settime" => {
@@ -587,7 +620,7 @@ fn parse_command(verb: &str, rest: &[&str]) -> Result<Command, String> {
 pub const MAX_STEP_COUNT: u64 = 1_000_000;
 
 /// Every verb, for error messages (and for the fuzz test's vocabulary).
-pub const VERBS: [&str; 26] = [
+pub const VERBS: [&str; 28] = [
     "boot",
     "spawn",
     "exit",
@@ -606,6 +639,8 @@ pub const VERBS: [&str; 26] = [
     "unblock",
     "ignore",
     "default",
+    "handle",
+    "lwp",
     "port",
     "clock_settime",
     "clock_gettime",
@@ -704,6 +739,29 @@ fn parse_create(mut a: Args<'_>) -> Result<Command, String> {
         clock,
         notify,
     })
+}
+
+fn parse_lwp(sub: &str, rest: &[&str]) -> Result<Command, String> {
+    let mut a = Args::new(sub, rest)?;
+    // Error messages name the whole command (`lwp exit`, not `exit`).
+    a.verb = match sub {
+        "create" => "lwp create",
+        "exit" => "lwp exit",
+        "bind" => "lwp bind",
+        _ => return Err(format!("unknown `lwp {sub}` (valid: create, exit, bind)")),
+    };
+    let proc = a.name("a process name")?;
+    let op = match sub {
+        "create" => LwpOp::Create(a.name("an LWP name")?),
+        "exit" => LwpOp::Exit(Ref::parse("LWP", a.word("an LWP")?)?),
+        _ => {
+            let timer = Ref::parse("timer", a.word("a timer")?)?;
+            let lwp = Ref::parse("LWP", a.word("an LWP")?)?;
+            LwpOp::Bind { timer, lwp }
+        }
+    };
+    a.done(&[])?;
+    Ok(Command::Lwp { proc, op })
 }
 
 fn parse_port(sub: &str, rest: &[&str]) -> Result<Command, String> {
@@ -823,6 +881,69 @@ mod tests {
     }
 
     #[test]
+    fn lwp_and_handler_commands() {
+        assert_eq!(
+            cmd("handle a SIGUSR1"),
+            Command::Handle("a".into(), crate::kernel::abi::SIGUSR1)
+        );
+        assert_eq!(
+            cmd("handle a SIGRTMIN+2"),
+            Command::Handle("a".into(), crate::kernel::abi::SIGRTMIN + 2)
+        );
+        assert_eq!(
+            cmd("lwp create a w"),
+            Command::Lwp {
+                proc: "a".into(),
+                op: LwpOp::Create("w".into())
+            }
+        );
+        assert_eq!(
+            cmd("lwp exit a w"),
+            Command::Lwp {
+                proc: "a".into(),
+                op: LwpOp::Exit(Ref::Name("w".into()))
+            }
+        );
+        assert_eq!(
+            cmd("lwp exit a 1"),
+            Command::Lwp {
+                proc: "a".into(),
+                op: LwpOp::Exit(Ref::Id(1))
+            }
+        );
+        let l = parse_line("lwp bind a t1 w => EINVAL").unwrap().unwrap();
+        assert_eq!(
+            l.command,
+            Command::Lwp {
+                proc: "a".into(),
+                op: LwpOp::Bind {
+                    timer: Ref::Name("t1".into()),
+                    lwp: Ref::Name("w".into())
+                }
+            }
+        );
+        assert_eq!(l.expect.as_deref(), Some("EINVAL"));
+        assert_eq!(
+            cmd("lwp bind a 3 99"),
+            Command::Lwp {
+                proc: "a".into(),
+                op: LwpOp::Bind {
+                    timer: Ref::Id(3),
+                    lwp: Ref::Id(99)
+                }
+            }
+        );
+        for verb in ["handle", "lwp"] {
+            assert!(VERBS.contains(&verb), "{verb} is in VERBS");
+            let e = parse_line("frobnicate").unwrap_err();
+            assert!(
+                e.contains(verb),
+                "the unknown-command message lists {verb}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn errors_say_what_is_wrong() {
         for (line, needle) in [
             ("frobnicate a", "unknown command `frobnicate`"),
@@ -846,6 +967,26 @@ mod tests {
             ("gettime a t1 extra", "unexpected `extra`"),
             ("create a t1 value=x", "not a number"),
             ("create a t1 clock=highres clock=vm", "given twice"),
+            ("handle a", "`handle` needs a signal"),
+            ("handle a SIGWHAT", "SIGWHAT"),
+            ("handle a SIGUSR1 SIGUSR2", "unexpected `SIGUSR2`"),
+            ("handle a SIGUSR1 mode=fast", "takes no option"),
+            ("lwp", "`lwp` needs an operation: create, exit, bind"),
+            (
+                "lwp spawn a w",
+                "unknown `lwp spawn` (valid: create, exit, bind)",
+            ),
+            ("lwp create", "`lwp create` needs a process name"),
+            ("lwp create a", "`lwp create` needs an LWP name"),
+            ("lwp create a 2", "`2` is not an LWP name"),
+            ("lwp exit a", "`lwp exit` needs an LWP"),
+            ("lwp exit a w!", "`w!` is not a LWP name or id number"),
+            ("lwp bind a t1", "`lwp bind` needs an LWP"),
+            (
+                "lwp bind a t1 w extra",
+                "unexpected `extra` after `lwp bind`",
+            ),
+            ("lwp bind a", "`lwp bind` needs a timer"),
         ] {
             let e = parse_line(line).unwrap_err();
             assert!(e.contains(needle), "{line}: {e}");

@@ -19,10 +19,11 @@
 //!
 //! # The language
 //!
-//! A script is lines. `#` starts a comment. Names of processes, timers
-//! and ports start with a letter; timers are named per process, ports
-//! kernel-wide. Where a timer or a port is expected, a number is taken as
-//! a raw id (to show the errno of a bad one). Durations are exact:
+//! A script is lines. `#` starts a comment. Names of processes, timers,
+//! ports and LWPs start with a letter; timers and LWPs are named per
+//! process, ports kernel-wide. Where a timer, a port or an LWP is
+//! expected, a number is taken as a raw id (to show the errno of a bad
+//! one; `1` is every process's first LWP). Durations are exact:
 //! `0`, `7ns`, `250us`, `5ms`, `1.5s`; clock readings are seconds
 //! (`1700000000.5s`); `{sec,nsec}` is a raw `timespec`, passed unchecked.
 //! Signals: `SIGALRM`, `SIGUSR1`, `SIGUSR2`, `SIGRTMIN+N`, numbers. Clocks:
@@ -46,6 +47,9 @@
 //! | `pending P` | `sigpending` |
 //! | `block P SIG...`, `unblock P SIG...` | `sigprocmask` |
 //! | `ignore P SIG`, `default P SIG` | `sigaction` `SIG_IGN` / `SIG_DFL` |
+//! | `handle P SIG` | `sigaction` with a handler: each run is a `~ T handler SIGINFO getoverrun=N` line |
+//! | `lwp create P L`, `lwp exit P L` | `lwp_create` (the result is the LWP id), `lwp_exit` |
+//! | `lwp bind P T L` | `timer_lwpbind`; `status` shows `lwp=N` for a timer not on LWP 1 |
 //! | `port create P NAME`, `port close P PORT` | `port_create`, `port_close` |
 //! | `port get P PORT`, `port getn P PORT max=N [nget=N]` | retrieval, zero timeout |
 //! | `port send P PORT [events=N] [user=N]`, `port alert P PORT [update] [events=N] [user=N]`, `port pending P PORT` | the rest of the port calls |
@@ -64,9 +68,15 @@
 //! or an errno name (`EINVAL`). A call's errno is an outcome, not a script
 //! error. Lines marked `~` are what happened as a result: an expiry of a
 //! signal or port timer (`expired xK, pending N`: K expirations at this
-//! instant, the notification now stands for N), or a SIGEV_THREAD
-//! callback (`callback value=V expirations=E overrun=O`). See
-//! [`session`] for how the trace is kept deterministic.
+//! instant, the notification now stands for N), a SIGEV_THREAD
+//! callback (`callback value=V expirations=E overrun=O`), a run of the
+//! script's signal handler (`handler SIGUSR1 SI_TIMER timerid=I value=V
+//! overrun=O getoverrun=N`: the siginfo it got, and `timer_getoverrun`
+//! called inside it), or a timer unbound because its LWP exited
+//! (`unbound: LWP N exited, the timer runs on`). A timer whose signal is
+//! caught and not blocked shows handler runs instead of expiries (the
+//! handler consumed them). See [`session`] for how the trace is kept
+//! deterministic.
 //!
 //! An expectation matches when the result equals it, or starts with it
 //! followed by a blank (`=> SIGALRM` matches the whole siginfo).
@@ -88,7 +98,8 @@ pub use session::Session;
 /// The language reference the shell's `help` prints.
 pub const HELP: &str = "\
 Scenario language: one command per line; `#` starts a comment.
-Names start with a letter; a number where a timer/port is expected is a raw id.
+Names start with a letter; a number where a timer/port/LWP is expected is a raw id
+(LWP 1 is every process's first).
 Durations: 0 7ns 250us 5ms 1.5s   readings: 1700000000.5s   raw timespec: {sec,nsec}
 Signals: SIGALRM SIGUSR1 SIGUSR2 SIGRTMIN+N N   clocks: realtime highres monotonic vm
   realtime0 virtual thread_cputime process_cputime N
@@ -102,6 +113,8 @@ Signals: SIGALRM SIGUSR1 SIGUSR2 SIGRTMIN+N N   clocks: realtime highres monoton
   advance D      step [N]
   consume P [SIG...]   pending P   block P SIG...   unblock P SIG...
   ignore P SIG   default P SIG
+  handle P SIG                        (a handler: each run is a `~ T handler ...` line)
+  lwp create P L   lwp exit P L   lwp bind P T L   (status shows lwp=N off LWP 1)
   port create P NAME   port close P PORT   port get P PORT
   port getn P PORT max=N [nget=N]   port send P PORT [events=N] [user=N]
   port alert P PORT [update] [events=N] [user=N]   port pending P PORT
@@ -110,7 +123,8 @@ Signals: SIGALRM SIGUSR1 SIGUSR2 SIGRTMIN+N N   clocks: realtime highres monoton
   CMD => RESULT   expect RESULT       (the result equals RESULT or starts with it)
   limit N|all     echo TEXT
 
-Trace: TIME PROC CALL => RESULT; `~` lines are expiries and SIGEV_THREAD callbacks.
+Trace: TIME PROC CALL => RESULT; `~` lines are expiries, SIGEV_THREAD callbacks,
+handler runs and timers unbound by an LWP's exit.
 ";
 
 /// A script error: where, and what is wrong.

@@ -26,8 +26,36 @@
 //! error says so if there is none), and model time does not move while
 //! callbacks run, so a SIGEV_THREAD timer's callback always keeps up (its
 //! overruns come only from expirations at one instant, e.g. a clock step).
-//! Signal handlers (which run on a delivery thread) are not part of the
-//! language for the same reason.
+//!
+//! Signal handlers (`handle P SIG`) run on the process's delivery thread,
+//! also concurrently. Every handler the script installs is the same
+//! reporting closure: it reads `timer_getoverrun` of the signal's timer and
+//! sends the siginfo to the interpreter. After each instant (and after
+//! every command, which may unblock a caught signal or install a handler
+//! over a queued one), the interpreter waits for them with a second
+//! barrier: if some caught signal is not blocked, it takes the **highest**
+//! such signal `S`, creates a SIGEV_SIGNAL timer on `S` with a value no
+//! script timer uses, fires it at a time already past and waits until the
+//! handler reports the barrier's siginfo. The delivery thread runs one
+//! handler at a time, lowest deliverable signal first and oldest first
+//! within a signal, so when the barrier's signal (queued last, on the
+//! highest caught signal) is handled, every signal deliverable before it
+//! has been handled. The barrier timer is deleted at once. Same costs as
+//! above: one free timer slot, and model time stands still while handlers
+//! run. Signals that are caught but blocked stay queued (and their timers
+//! show expiry lines) until unblocked. The handler reads
+//! `timer_getoverrun` only for timers the script has not deleted: an
+//! orphan signal's timer id may by then belong to a tracer's timer, and
+//! asking it would make the trace depend on thread timing. See
+//! [`super::events`] for the order of handler runs within an instant.
+//!
+//! # LWPs
+//!
+//! Every process starts with LWP 1; `lwp create` makes more, named by the
+//! script per process. Binding a timer (`lwp bind`) only records the LWP
+//! in the model (the status line's `lwp=`): notifications go to the
+//! process either way. When an LWP exits, the timers bound to it are
+//! unbound and keep running; the trace shows one `unbound` line for each.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -35,21 +63,21 @@ use std::time::Duration;
 
 use crate::kernel::abi::{
     CLOCK_HIGHRES, CLOCK_REALTIME, Itimerspec, PORT_SOURCE_ALERT, PORT_SOURCE_TIMER,
-    PORT_SOURCE_USER, PortEvent, PortNotify, SI_QUEUE, SI_TIMER, SIGEV_NONE, SIGEV_PORT,
+    PORT_SOURCE_USER, PortEvent, PortNotify, SI_QUEUE, SI_TIMER, SIGALRM, SIGEV_NONE, SIGEV_PORT,
     SIGEV_SIGNAL, Sigevent, Siginfo, TIMER_ABSTIME,
 };
 use crate::kernel::itimer::ItFlags;
 use crate::kernel::port::{PORT_MAX_DEFAULT, PORT_MAX_EVENTS_DEFAULT};
 use crate::kernel::raw::{SIG_DFL, SIG_IGN};
 use crate::kernel::signal::{SIG_BLOCK, SIG_UNBLOCK};
-use crate::kernel::{AlertMode, PortId};
+use crate::kernel::{AlertMode, Disposition, LwpId, PortId, SigHandler};
 use crate::{
     Arm, ClockId, Credentials, Errno, ItimerSpec, Kernel, KernelConfig, Process, SigEvent, SigSet,
     SimKernel, TimerId,
 };
 
-use super::command::{ClockValue, Command, Notify, PortOp, Ref, SetValue, parse_line};
-use super::events::{Event, EventKind, Shown};
+use super::command::{ClockValue, Command, LwpOp, Notify, PortOp, Ref, SetValue, parse_line};
+use super::events::{Event, EventKind, Shown, UNNAMED};
 use super::units::{
     TimeArg, fmt_clock, fmt_duration, fmt_errno, fmt_reading, fmt_signal, fmt_sigset, fmt_time,
     timespec_ns,
@@ -79,6 +107,19 @@ enum Note {
     },
     /// The barrier's callback ran (its token).
     Barrier(u64),
+    /// The script's signal handler ran (the barrier's signal included).
+    Handled {
+        info: Siginfo,
+        /// `timer_getoverrun(si_timerid)` inside the handler; `None`: not
+        /// called, the script deleted that timer.
+        getoverrun: Option<Result<i32, Errno>>,
+    },
+}
+
+/// The value of the handler barrier's timer for `token`: counted down
+/// from `u64::MAX`, far from the small values scripts give.
+fn handler_barrier_value(token: u64) -> u64 {
+    u64::MAX - token
 }
 
 /// A timer the script named.
@@ -89,6 +130,8 @@ struct TimerEntry {
     clock: i32,
     /// SIGEV_THREAD (seen through callbacks, not `pending`).
     thread: bool,
+    /// A signal timer's `(si_signo, si_value)`, to tie handler runs to it.
+    signal: Option<(i32, u64)>,
     /// Not deleted (as far as the script knows).
     live: bool,
 }
@@ -100,13 +143,92 @@ struct Proc {
     handle: Process,
     exited: bool,
     timers: Vec<TimerEntry>,
+    /// LWPs the script created, by name (creation order; a name is
+    /// reused only after its LWP exited).
+    lwps: Vec<LwpEntry>,
+    /// Signals whose disposition is the script's handler.
+    handled: std::collections::BTreeSet<i32>,
+    /// The reporting handler, made at the first `handle`.
+    handler: Option<SigHandler>,
+    /// Ids of the script's live timers, shared with the handler: it calls
+    /// `timer_getoverrun` only for these. (An orphan signal's id may
+    /// belong to a tracer's timer by the time the handler runs; asking it
+    /// would make the trace depend on thread timing.)
+    live_ids: LiveIds,
     tx: Sender<Note>,
     rx: Receiver<Note>,
+}
+
+/// See [`Proc::live_ids`].
+type LiveIds = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<i32>>>;
+
+/// Updates a [`LiveIds`] (a poisoned lock is only a panicked handler's).
+fn set_live(ids: &LiveIds, id: i32, live: bool) {
+    let mut ids = ids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if live {
+        ids.insert(id);
+    } else {
+        ids.remove(&id);
+    }
+}
+
+/// An LWP the script named.
+#[derive(Debug)]
+struct LwpEntry {
+    name: String,
+    id: i32,
+    live: bool,
 }
 
 impl Proc {
     fn thread_timers(&self) -> bool {
         !self.exited && self.timers.iter().any(|t| t.live && t.thread)
+    }
+
+    /// The highest caught signal that is not blocked (the handler
+    /// barrier's signal), if any.
+    fn handler_barrier_signal(&self) -> Option<i32> {
+        if self.exited || self.handled.is_empty() {
+            return None;
+        }
+        let blocked = SigSet(self.handle.raw().sigprocmask(SIG_BLOCK, None).ok()?);
+        self.handled
+            .iter()
+            .rev()
+            .copied()
+            .find(|&s| !blocked.contains(s))
+    }
+
+    /// The timer a handler run belongs to: the latest the script made
+    /// with this id, signal and value ([`UNNAMED`] if none).
+    fn handled_timer(&self, info: &Siginfo) -> usize {
+        self.timers
+            .iter()
+            .rposition(|t| {
+                t.id == info.si_timerid && t.signal == Some((info.si_signo, info.si_value))
+            })
+            .unwrap_or(UNNAMED)
+    }
+
+    /// An LWP reference: (entry index if named, id).
+    fn lwp_ref(&self, r: &Ref) -> Result<(Option<usize>, i32), String> {
+        match r {
+            Ref::Name(n) => self
+                .lwps
+                .iter()
+                .rposition(|l| &l.name == n)
+                .map(|li| (Some(li), self.lwps[li].id))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown LWP `{n}` in process `{}` (create it with `lwp create`; \
+                         the first LWP is `1`)",
+                        self.name
+                    )
+                }),
+            Ref::Id(id) => Ok((self.lwps.iter().rposition(|l| l.live && l.id == *id), *id)),
+        }
     }
 }
 
@@ -184,6 +306,17 @@ fn fmt_port_event(e: &PortEvent) -> String {
         "source={source} object={} events={} user={}",
         e.portev_object, e.portev_events, e.portev_user
     )
+}
+
+/// The status line's binding: nothing for the first LWP, where every
+/// timer starts (so older traces read the same), else ` lwp=N`, or
+/// ` lwp=none` once the LWP it was bound to exited.
+fn fmt_lwp(lwp: Option<LwpId>) -> String {
+    match lwp {
+        Some(LwpId::MAIN) => String::new(),
+        Some(LwpId(n)) => format!(" lwp={n}"),
+        None => " lwp=none".to_owned(),
+    }
 }
 
 fn fmt_flags(f: ItFlags) -> String {
@@ -412,6 +545,10 @@ impl Session {
                     handle,
                     exited: false,
                     timers: Vec::new(),
+                    lwps: Vec::new(),
+                    handled: Default::default(),
+                    handler: None,
+                    live_ids: Default::default(),
                     tx,
                     rx,
                 });
@@ -430,6 +567,10 @@ impl Session {
                 for t in &mut p.timers {
                     t.live = false;
                 }
+                p.live_ids
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clear();
                 Outcome::new(&name, "exit".to_owned(), "ok".to_owned())
             }
             Command::Create {
@@ -464,6 +605,7 @@ impl Session {
                 let r = self.procs[pi].handle.timer_delete(TimerId(id));
                 if let (Ok(()), Some(ti)) = (r, ti) {
                     self.procs[pi].timers[ti].live = false;
+                    set_live(&self.procs[pi].live_ids, id, false);
                 }
                 Outcome::new(
                     &proc,
@@ -481,10 +623,11 @@ impl Session {
                     call,
                     errno_or(r, |s| {
                         format!(
-                            "flags={} pending={} overrun={}",
+                            "flags={} pending={} overrun={}{}",
                             fmt_flags(s.flags),
                             s.pending,
-                            s.overrun
+                            s.overrun,
+                            fmt_lwp(s.lwp)
                         )
                     }),
                 )
@@ -581,6 +724,8 @@ impl Session {
             Command::Unblock(proc, sigs) => self.mask(&proc, &sigs, false)?,
             Command::Ignore(proc, sig) => self.disposition(&proc, sig, true)?,
             Command::DefaultAction(proc, sig) => self.disposition(&proc, sig, false)?,
+            Command::Handle(proc, sig) => self.handle(&proc, sig)?,
+            Command::Lwp { proc, op } => self.lwp(&proc, op, events)?,
             Command::Port { proc, port, op } => self.port(&proc, &port, op)?,
             Command::ClockSettime(proc, clock, value) => {
                 let pi = self.proc_index(&proc)?;
@@ -720,11 +865,19 @@ impl Session {
             _ => p.handle.raw().timer_create(clock, raw_ev.as_ref()),
         };
         if let Ok(id) = r {
+            let signal = match notify {
+                // No sigevent: SIGALRM with the timer id as its value.
+                Notify::Default => Some((SIGALRM, u64::try_from(id).unwrap_or(0))),
+                Notify::Signal { signo, value } => Some((signo, value)),
+                _ => None,
+            };
+            set_live(&self.procs[pi].live_ids, id, true);
             self.procs[pi].timers.push(TimerEntry {
                 name: timer,
                 id,
                 clock,
                 thread: matches!(notify, Notify::Thread { .. }),
+                signal,
                 live: true,
             });
         }
@@ -823,11 +976,134 @@ impl Session {
             .raw()
             .sigaction(sig, handler)
             .map(drop);
+        if r.is_ok() {
+            self.procs[pi].handled.remove(&sig);
+        }
         Ok(Outcome::new(
             proc,
             format!("sigaction {} {name}", fmt_signal(sig)),
             ok_or_errno(r),
         ))
+    }
+
+    /// `handle P SIG`: installs the process's reporting handler.
+    fn handle(&mut self, proc: &str, sig: i32) -> Result<Outcome, String> {
+        let pi = self.proc_index(proc)?;
+        let p = &mut self.procs[pi];
+        let handler = p
+            .handler
+            .get_or_insert_with(|| {
+                let tx = std::sync::Mutex::new(p.tx.clone());
+                let live = p.live_ids.clone();
+                SigHandler::new(move |me, info| {
+                    let tid = info.si_timerid;
+                    let is_live = live
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .contains(&tid);
+                    let getoverrun = is_live.then(|| me.timer_getoverrun(TimerId(tid)));
+                    let note = Note::Handled {
+                        info: *info,
+                        getoverrun,
+                    };
+                    // The interpreter may be gone at teardown.
+                    let _ = tx.lock().map(|tx| tx.send(note));
+                })
+            })
+            .clone();
+        let r = p.handle.sigaction(sig, Disposition::Handler(handler));
+        if r.is_ok() {
+            p.handled.insert(sig);
+        }
+        Ok(Outcome::new(
+            proc,
+            format!("sigaction {} handler", fmt_signal(sig)),
+            ok_or_errno(r.map(drop)),
+        ))
+    }
+
+    /// `lwp create`, `lwp exit`, `lwp bind`.
+    fn lwp(&mut self, proc: &str, op: LwpOp, events: &mut Vec<Event>) -> Result<Outcome, String> {
+        let pi = self.proc_index(proc)?;
+        let (call, result) = match op {
+            LwpOp::Create(name) => {
+                let p = &mut self.procs[pi];
+                if let Some(l) = p.lwps.iter().find(|l| l.name == name && l.live) {
+                    return Err(format!(
+                        "LWP `{name}` of `{proc}` exists already (id {}): end it with \
+                         `lwp exit` first or pick another name",
+                        l.id
+                    ));
+                }
+                let r = p.handle.lwp_create();
+                if let Ok(id) = r {
+                    p.lwps.push(LwpEntry {
+                        name: name.clone(),
+                        id: id.0,
+                        live: true,
+                    });
+                }
+                (
+                    format!("lwp_create {name}"),
+                    errno_or(r, |id| id.0.to_string()),
+                )
+            }
+            LwpOp::Exit(lwp) => {
+                let (li, id) = self.procs[pi].lwp_ref(&lwp)?;
+                // The timers bound to it, to show each unbinding.
+                let bound = self.bound_to(pi, id);
+                let p = &mut self.procs[pi];
+                let r = p.handle.lwp_exit(LwpId(id));
+                if r.is_ok() {
+                    if let Some(li) = li {
+                        p.lwps[li].live = false;
+                    }
+                    let time = self.now_ns();
+                    for ti in bound {
+                        let unbound = self.procs[pi]
+                            .handle
+                            .timer_status(self.procs[pi].timers[ti].id)
+                            .is_ok_and(|s| s.lwp.is_none());
+                        if unbound {
+                            events.push(Event {
+                                time,
+                                proc: pi,
+                                timer: ti,
+                                kind: EventKind::Unbound { lwp: id },
+                            });
+                        }
+                    }
+                }
+                (format!("lwp_exit {}", lwp.show()), ok_or_errno(r))
+            }
+            LwpOp::Bind { timer, lwp } => {
+                let (_, tid) = self.timer_ref(pi, &timer)?;
+                let (_, lid) = self.procs[pi].lwp_ref(&lwp)?;
+                let r = self.procs[pi].handle.raw().timer_lwpbind(tid, lid);
+                (
+                    format!("timer_lwpbind {} lwp={}", timer.show(), lwp.show()),
+                    ok_or_errno(r),
+                )
+            }
+        };
+        Ok(Outcome::new(proc, call, result))
+    }
+
+    /// The live timers of process `pi` bound to LWP `lwp`.
+    fn bound_to(&self, pi: usize, lwp: i32) -> Vec<usize> {
+        let p = &self.procs[pi];
+        if p.exited {
+            return Vec::new();
+        }
+        (0..p.timers.len())
+            .filter(|&ti| {
+                let t = &p.timers[ti];
+                t.live
+                    && p.handle
+                        .timer_status(t.id)
+                        .is_ok_and(|s| s.lwp == Some(LwpId(lwp)))
+            })
+            .collect()
     }
 
     fn port(&mut self, proc: &str, port: &Ref, op: PortOp) -> Result<Outcome, String> {
@@ -964,7 +1240,23 @@ impl Session {
                 });
             }
         }
+        let mut handled = Vec::new();
         for (proc, note) in notes {
+            if let Note::Handled { info, getoverrun } = note {
+                handled.push(Event {
+                    time,
+                    proc,
+                    timer: self.procs[proc].handled_timer(&info),
+                    kind: EventKind::Handler {
+                        signo: info.si_signo,
+                        timerid: info.si_timerid,
+                        value: info.si_value,
+                        overrun: info.si_overrun,
+                        getoverrun,
+                    },
+                });
+                continue;
+            }
             let Note::Callback {
                 tid,
                 value,
@@ -994,20 +1286,127 @@ impl Session {
         }
         here.sort_by_key(|e| (e.proc, e.timer));
         events.extend(here);
+        // Handler runs by process, lowest signal first, in the order they
+        // ran within a signal (FIFO: the order the signals were queued).
+        // That is the order the delivery thread runs what is queued; when
+        // expirations at one instant race with the thread, it may have run
+        // a higher signal first, and the trace shows the canonical order.
+        handled.sort_by_key(|e| match e.kind {
+            EventKind::Handler { signo, .. } => (e.proc, signo),
+            _ => (e.proc, 0),
+        });
+        events.extend(handled);
         Ok(r)
     }
 
-    /// Waits until every callback due so far has run, in every process
-    /// with a SIGEV_THREAD timer (see the module docs); returns what the
-    /// callbacks reported, by process.
+    /// Waits until every callback and handler due so far has run, in
+    /// every process with a SIGEV_THREAD timer or a caught signal that is
+    /// not blocked (see the module docs); returns what the callbacks and
+    /// handlers reported, by process.
     fn quiesce(&mut self) -> Result<Vec<(usize, Note)>, String> {
         let mut notes = Vec::new();
         for pi in 0..self.procs.len() {
             if self.procs[pi].thread_timers() {
                 self.barrier(pi, &mut notes)?;
             }
+            if let Some(signo) = self.procs[pi].handler_barrier_signal() {
+                self.handler_barrier(pi, signo, &mut notes)?;
+            }
+            // Handler runs the barrier did not wait for: none, unless a
+            // signal was handled by a process whose every caught signal is
+            // blocked again. Collect them all the same.
+            while let Ok(n) = self.procs[pi].rx.try_recv() {
+                notes.push((pi, n));
+            }
         }
         Ok(notes)
+    }
+
+    /// A clock of the process that reads past 0, for arming a barrier at
+    /// an absolute time already reached.
+    fn barrier_clock(h: &Process, tracer: &str) -> Result<i32, String> {
+        [CLOCK_REALTIME, CLOCK_HIGHRES]
+            .into_iter()
+            .find(|&c| h.clock_gettime(ClockId(c)).is_ok_and(|t| !t.is_zero()))
+            .ok_or_else(|| {
+                format!("the {tracer} tracer needs a clock reading past 0 (set realtime later)")
+            })
+    }
+
+    /// Waits on process `pi`'s channel until `done` says a note is the
+    /// barrier's; keeps every other note in `notes`.
+    fn await_barrier(
+        &self,
+        pi: usize,
+        notes: &mut Vec<(usize, Note)>,
+        what: &str,
+        done: impl Fn(&Note) -> bool,
+    ) -> Result<(), String> {
+        let p = &self.procs[pi];
+        loop {
+            match p.rx.recv_timeout(PATIENCE) {
+                Ok(n) if done(&n) => return Ok(()),
+                Ok(Note::Barrier(_)) => {}
+                Ok(n) => notes.push((pi, n)),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "the {what} of `{}` did not finish within {PATIENCE:?}",
+                        p.name
+                    ));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    unreachable!("the session holds a sender")
+                }
+            }
+        }
+    }
+
+    /// The handler barrier on signal `signo` (see the module docs).
+    fn handler_barrier(
+        &mut self,
+        pi: usize,
+        signo: i32,
+        notes: &mut Vec<(usize, Note)>,
+    ) -> Result<(), String> {
+        let token = self.next_token;
+        self.next_token += 1;
+        let value = handler_barrier_value(token);
+        let k = self.kernel.as_ref().expect("booted");
+        let p = &self.procs[pi];
+        let h = &p.handle;
+        let clock = Self::barrier_clock(h, "signal handler")?;
+        let bt = match h.timer_create(ClockId(clock), Some(SigEvent::Signal { signo, value })) {
+            Ok(t) => t,
+            Err(Errno::ESRCH) => return Ok(()),
+            Err(e) => {
+                return Err(format!(
+                    "the signal handler tracer needs one free timer slot in process `{}` \
+                     ({}); raise `boot timer_max=`",
+                    p.name,
+                    fmt_errno(e)
+                ));
+            }
+        };
+        let armed = h
+            .timer_settime(
+                bt,
+                Arm::Absolute,
+                ItimerSpec::one_shot(Duration::from_nanos(1)),
+            )
+            .map_err(|e| format!("the signal handler tracer could not arm: {}", fmt_errno(e)));
+        let mut result = armed.and_then(|_| {
+            k.settle()
+                .map_err(|e| format!("simulated host: {e}"))
+                .map(drop)
+        });
+        if result.is_ok() {
+            result = self.await_barrier(pi, notes, "signal handlers", |n| {
+                matches!(n, Note::Handled { info, .. }
+                    if info.si_timerid == bt.0 && info.si_value == value && info.si_signo == signo)
+            });
+        }
+        let _ = self.procs[pi].handle.timer_delete(bt);
+        result
     }
 
     fn barrier(&mut self, pi: usize, notes: &mut Vec<(usize, Note)>) -> Result<(), String> {
@@ -1017,10 +1416,7 @@ impl Session {
         let p = &self.procs[pi];
         let h = &p.handle;
         // An absolute time already reached on a clock that reads past 0.
-        let clock = [CLOCK_REALTIME, CLOCK_HIGHRES]
-            .into_iter()
-            .find(|&c| h.clock_gettime(ClockId(c)).is_ok_and(|t| !t.is_zero()))
-            .ok_or("the SIGEV_THREAD tracer needs a clock reading past 0 (set realtime later)")?;
+        let clock = Self::barrier_clock(h, "SIGEV_THREAD")?;
         let tx = p.tx.clone();
         let bt = match h.timer_create(
             ClockId(clock),
@@ -1053,24 +1449,14 @@ impl Session {
         });
         let mut result = settled;
         if result.is_ok() {
-            result = loop {
-                match p.rx.recv_timeout(PATIENCE) {
-                    Ok(Note::Barrier(t)) if t == token => break Ok(()),
-                    Ok(Note::Barrier(_)) => {}
-                    Ok(n) => notes.push((pi, n)),
-                    Err(RecvTimeoutError::Timeout) => {
-                        break Err(format!(
-                            "the SIGEV_THREAD callbacks of `{}` did not finish within {PATIENCE:?}",
-                            p.name
-                        ));
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        unreachable!("the session holds a sender")
-                    }
-                }
-            };
+            result = self.await_barrier(
+                pi,
+                notes,
+                "SIGEV_THREAD callbacks",
+                |n| matches!(n, Note::Barrier(t) if *t == token),
+            );
         }
-        let _ = h.timer_delete(bt);
+        let _ = self.procs[pi].handle.timer_delete(bt);
         result
     }
 }
