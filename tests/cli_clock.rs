@@ -98,3 +98,38 @@ fn alarms_lists_the_precedence_and_what_starts() {
         "{text}"
     );
 }
+
+/// `run` and `shell` run on the simulated host: a valid list is checked,
+/// then ignored, and they say so in one stderr line; the exit status and
+/// the trace are what they are without `--clock`.
+#[test]
+fn run_and_shell_say_the_list_is_ignored() {
+    const IGNORED: &str =
+        "itimer: --clock is ignored: scenarios run on the simulated host, not on a host alarm\n";
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/scenarios/vm_clock.itimer"
+    );
+    let plain = itimer(&["run", script]);
+    let with = itimer(&["run", script, "--clock", "unix,timerfd"]);
+    assert!(plain.status.success() && with.status.success());
+    assert_eq!(with.stdout, plain.stdout, "the same trace");
+    assert!(plain.stderr.is_empty());
+    assert_eq!(String::from_utf8(with.stderr).unwrap(), IGNORED);
+    // A script error keeps its status (2) and its message, after the note.
+    let missing = itimer(&["run", "no-such-file.itimer", "--clock", "unix"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8(missing.stderr).unwrap();
+    assert!(err.starts_with(IGNORED), "{err}");
+    assert!(err.contains("cannot read no-such-file.itimer"), "{err}");
+    let shell = itimer(&["shell", "--clock", "timerfd"]);
+    assert!(shell.status.success());
+    assert_eq!(String::from_utf8(shell.stderr).unwrap(), IGNORED);
+    // The subcommands that use a host alarm print no such line.
+    let alarms = itimer(&["alarms", "--clock", "unix"]);
+    assert!(
+        !String::from_utf8(alarms.stderr)
+            .unwrap()
+            .contains("ignored")
+    );
+}

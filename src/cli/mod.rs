@@ -4,8 +4,10 @@
 //! comma-separated list of host alarm backends to try first. `--clock help`
 //! prints the list of backends and exits 0; an unknown name prints the
 //! error (which lists the valid names) and exits 2. Subcommands that run on
-//! the simulated host (`run`, `shell`) check the list and otherwise ignore
-//! it.
+//! the simulated host (`run`, `shell`) check the list, then say on stderr,
+//! in one line, that the scenario runs on the simulated host and the list
+//! is ignored ([`CLOCK_IGNORED`]); the exit status is what it would be
+//! without `--clock`.
 //!
 //! Exit status: 0 success; 1 a check failed (`run --check`: the trace
 //! differs); 2 bad usage, a script error, or no alarm backend could start.
@@ -26,6 +28,12 @@ use itimer::hostalarm::alarm::{Choice, help};
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status for a failed check.
 pub const EXIT_CHECK: u8 = 1;
+
+/// The line `run` and `shell` print on stderr when given a `--clock` list
+/// (other than `help`): scenarios run on the simulated host, never on a
+/// host alarm.
+pub const CLOCK_IGNORED: &str =
+    "itimer: --clock is ignored: scenarios run on the simulated host, not on a host alarm";
 
 /// POSIX per-process interval timers, built the way illumos builds them, on
 /// QEMU-style emulator clocks driven by real host alarms.
@@ -72,6 +80,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if clock.is_some() && matches!(cli.command, Some(Cmd::Run(_) | Cmd::Shell)) {
+        eprintln!("{CLOCK_IGNORED}");
+    }
     match cli.command {
         Some(Cmd::Demo(args)) => demo::run(clock.as_deref(), &args),
         Some(Cmd::Alarms) => alarms::run(clock.as_deref()),
