@@ -237,15 +237,21 @@ impl Process {
     }
 
     /// Ends an LWP: timers bound to it are unbound (`timer_lwpexit`) and
-    /// keep running. `EINVAL` for an unknown LWP.
+    /// keep running. `EINVAL` for an unknown LWP. The last LWP's exit is
+    /// the process's, as in illumos (`lwp_exit` calls `exit` when it is
+    /// the only LWP left): the process then exits (see [`Process::exit`]).
     pub fn lwp_exit(&self, lwp: LwpId) -> Result<(), Errno> {
-        {
+        let last = {
             let mut st = self.shared.lock_live()?;
             if !st.lwps.remove(&lwp) {
                 return Err(Errno::EINVAL);
             }
-        }
+            st.lwps.is_empty()
+        };
         crate::itimer::timer_lwpexit(&self.shared, lwp);
+        if last {
+            self.exit();
+        }
         Ok(())
     }
 

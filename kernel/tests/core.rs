@@ -709,4 +709,10 @@ fn lwpbind_and_lwpexit() {
     assert_eq!(p.timer_lwpbind(t, l2), Err(Errno::EINVAL));
     // The timer is still usable.
     assert!(p.timer_gettime(t).is_ok());
+    // The last LWP's exit is the process's: its timers go with it.
+    p.lwp_exit(itimer_kernel::LwpId::MAIN).unwrap();
+    assert!(p.has_exited());
+    assert_eq!(p.stats().timers, 0);
+    assert_eq!(p.timer_gettime(t), Err(Errno::ESRCH));
+    assert_eq!(p.lwp_create(), Err(Errno::ESRCH));
 }
