@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-0}"
 base="${LOOM_TARGET_DIR:-target/loom}"
-variants="${LOOM_BROKEN-drain fire detach growth portclose forget}"
+variants="${LOOM_BROKEN-drain fire detach growth portclose forget unmask closewake}"
 start=$(date +%s)
 
 if [ "${LOOM_CLIPPY:-1}" != 0 ]; then

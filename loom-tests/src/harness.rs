@@ -18,9 +18,18 @@
 //!   (who won, what each thread saw); the harness tallies them, so a test
 //!   can assert that every outcome it expects was actually reached and the
 //!   race was really explored, not dodged.
+//!
+//! A broken variant that loses a wakeup shows as a loom **deadlock**, which
+//! cannot be caught like an assertion: loom panics with no thread active,
+//! and the destructors that run while that panic unwinds call back into
+//! loom, panic again, and abort the process. [`expect_deadlock`] therefore
+//! runs such a model in a child process (the test binary again, with only
+//! that test) and checks how the child died.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,6 +79,11 @@ struct Tally {
     outcomes: BTreeMap<String, usize>,
 }
 
+/// Interleavings started in this process, all explorations together: what
+/// a panic hook can read when the panic will not return to the harness
+/// (a deadlock in [`expect_deadlock`]'s child).
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
 fn run<F>(b: &loom::model::Builder, tally: &Arc<Mutex<Tally>>, model: F)
 where
     F: Fn() -> String + Sync + Send + 'static,
@@ -77,6 +91,7 @@ where
     let tally = tally.clone();
     b.check(move || {
         tally.lock().expect("tally").interleavings += 1;
+        STARTED.fetch_add(1, Ordering::SeqCst);
         let outcome = model();
         *tally
             .lock()
@@ -201,4 +216,79 @@ where
         e.interleavings
     );
     eprintln!("loom model {name} caught the broken variant: {msg}");
+}
+
+/// Set in the environment of [`expect_deadlock`]'s child process.
+const DEADLOCK_CHILD: &str = "ITIMER_LOOM_DEADLOCK_CHILD";
+
+/// How the child reports its first failure on stderr:
+/// `<FIRST_FAILURE> <n> interleavings: <panic>`.
+const FIRST_FAILURE: &str = "loom first failure after";
+
+/// What loom's panic says when no thread can run.
+const LOOM_DEADLOCK: &str = "deadlock; threads";
+
+/// Runs `model` on deliberately broken code and asserts that loom finds an
+/// interleaving where it deadlocks (a lost wakeup: every thread waits).
+///
+/// `test` is the name of the calling `#[test]` function. The test binary
+/// runs itself again with only that test, as a child process, where the
+/// model is explored and the deadlock aborts the process (see the module
+/// docs); this process asserts that the child's first failure was loom's
+/// deadlock report, and prints after how many interleavings it came. A
+/// model that passes every interleaving, or fails for another reason,
+/// fails the test.
+pub fn expect_deadlock<F>(name: &str, test: &str, model: F)
+where
+    F: Fn() -> String + Sync + Send + 'static,
+{
+    if std::env::var_os(DEADLOCK_CHILD).is_some() {
+        static REPORTED: AtomicBool = AtomicBool::new(false);
+        std::panic::set_hook(Box::new(|info| {
+            // Only the first panic is the model's failure; the ones that
+            // follow a deadlock are loom's cleanup panicking in turn.
+            if !REPORTED.swap(true, Ordering::SeqCst) {
+                let n = STARTED.load(Ordering::SeqCst);
+                eprintln!("{FIRST_FAILURE} {n} interleavings: {info}");
+            }
+        }));
+        let (msg, e) = explore_expecting_panic(name, model);
+        panic!(
+            "model {name} failed after {} interleavings, but not by a deadlock: {msg}",
+            e.interleavings
+        );
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let start = Instant::now();
+    let out = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(DEADLOCK_CHILD, "1")
+        .output()
+        .expect("running the test binary again as a child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr
+        .lines()
+        .find(|l| l.starts_with(FIRST_FAILURE))
+        .unwrap_or_else(|| {
+            panic!(
+                "model {name}: the child ({}) reported no failure; its stderr:\n{stderr}",
+                out.status
+            )
+        });
+    assert!(
+        !out.status.success(),
+        "model {name}: the child deadlocked but exited successfully"
+    );
+    // The hook's line ends with the panic's location; its message (loom's
+    // report) is on the next line.
+    let idx = stderr.find(first).expect("found above");
+    let report: String = stderr[idx..].lines().take(2).collect::<Vec<_>>().join(" ");
+    assert!(
+        report.contains(LOOM_DEADLOCK),
+        "model {name} failed, but not by a deadlock: {report}"
+    );
+    eprintln!(
+        "loom model {name} caught the broken variant ({:.1} s, in a child process): {report}",
+        start.elapsed().as_secs_f64()
+    );
 }

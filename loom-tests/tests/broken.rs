@@ -12,12 +12,16 @@
         loom_broken = "fire",
         loom_broken = "detach",
         loom_broken = "portclose",
-        loom_broken = "forget"
+        loom_broken = "forget",
+        loom_broken = "unmask",
+        loom_broken = "closewake"
     )
 ))]
 
 #[allow(unused_imports)]
 use itimer_loom_tests::harness::expect_caught as must_fail;
+#[allow(unused_imports)]
+use itimer_loom_tests::harness::expect_deadlock as must_deadlock;
 #[allow(unused_imports)]
 use itimer_loom_tests::models;
 
@@ -96,5 +100,31 @@ fn broken_forget_is_caught_by_model_7() {
             "the callback is running after timer_delete returned",
             "a callback started after timer_delete returned",
         ],
+    );
+}
+
+/// `sigprocmask` wakes the delivery thread before the new mask is in
+/// place: the delivery thread may re-check first, find SIGALRM still
+/// blocked and sleep again, and the unblocked signal is never handled (the
+/// main thread waits for it for ever).
+#[cfg(loom_broken = "unmask")]
+#[test]
+fn broken_unmask_is_caught_by_model_8() {
+    must_deadlock(
+        "8 mask_vs_delivery [broken: unmask]",
+        "broken_unmask_is_caught_by_model_8",
+        models::mask_delivery::mask_vs_delivery,
+    );
+}
+
+/// `Port::close` wakes the waiters before marking the port closed: a
+/// retrieval that checks in between sleeps for ever on a closed port.
+#[cfg(loom_broken = "closewake")]
+#[test]
+fn broken_closewake_is_caught_by_model_4() {
+    must_deadlock(
+        "4 port_close_vs_fire_and_get [broken: closewake]",
+        "broken_closewake_is_caught_by_model_4",
+        models::port_close::close_vs_fire_and_get,
     );
 }

@@ -10,7 +10,9 @@
         loom_broken = "fire",
         loom_broken = "detach",
         loom_broken = "portclose",
-        loom_broken = "forget"
+        loom_broken = "forget",
+        loom_broken = "unmask",
+        loom_broken = "closewake"
     ))
 ))]
 
