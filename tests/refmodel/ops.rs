@@ -1,6 +1,7 @@
 //! The vocabulary of the reference model: the operations a test case is
 //! made of (raw syscall arguments, exactly as a C caller would pass them,
-//! plus the host actions that move time and stop the VM) and the
+//! the LWP and exit calls of the process handle, plus the host actions
+//! that move time and stop the VM) and the
 //! outcomes they return.
 
 use itimer::Errno;
@@ -128,6 +129,61 @@ pub enum Op {
         /// The set; `None` only reads the mask.
         set: Option<u64>,
     },
+    /// `port_getn(port, list[list_len], max, &nget, timeout)` with a zero
+    /// (or malformed) timeout.
+    PortGetn {
+        /// Process index.
+        p: usize,
+        /// Port id.
+        port: i32,
+        /// `max`.
+        max: u32,
+        /// `*nget` on entry.
+        nget: u32,
+        /// Entries the list has room for (`< max`: `EFAULT`).
+        list_len: usize,
+        /// The timeout.
+        timeout: Timespec,
+    },
+    /// `port_alert(port, flags, events, user)`.
+    PortAlert {
+        /// Process index.
+        p: usize,
+        /// Port id.
+        port: i32,
+        /// `PORT_ALERT_SET`, `PORT_ALERT_UPDATE`, or anything else.
+        flags: i32,
+        /// `portev_events` of the alert (0 leaves alert mode).
+        events: i32,
+        /// `portev_user` of the alert.
+        user: u64,
+    },
+    /// `lwp_create()`.
+    LwpCreate {
+        /// Process index.
+        p: usize,
+    },
+    /// `lwp_exit()` of LWP `lwp` (the last one's is the process's exit).
+    LwpExit {
+        /// Process index.
+        p: usize,
+        /// LWP id.
+        lwp: i32,
+    },
+    /// `timer_lwpbind(tid)` on behalf of LWP `lwp`.
+    Lwpbind {
+        /// Process index.
+        p: usize,
+        /// Timer id.
+        tid: i32,
+        /// LWP id.
+        lwp: i32,
+    },
+    /// `exit()` of the whole process.
+    Exit {
+        /// Process index.
+        p: usize,
+    },
     /// Stop the VM.
     VmStop,
     /// Resume the VM.
@@ -155,4 +211,7 @@ pub enum Outcome {
     Disp(Result<i32, Errno>),
     /// An old signal mask.
     Mask(Result<u64, Errno>),
+    /// What `port_getn` left in `*nget`, and the list's first `*nget`
+    /// entries (none when `max` was 0: `*nget` is then a count).
+    Getn(Result<(u32, Vec<PortEvent>), Errno>),
 }
