@@ -2,12 +2,15 @@
 //! reference model (`refmodel/model.rs`), as a proptest state machine.
 //!
 //! Two processes (one privileged, one not) create, arm, read and delete
-//! timers on every clock, wait for signals, create, use and close event
-//! ports, set the wall clock, stop and start the VM, and move time by small
-//! and large steps. Every return value, errno, siginfo and port event is
-//! compared with the model's; after every step the whole visible state is
-//! too (pending signals, every timer's setting, pending count and overrun,
-//! open ports and their queues, the clocks, the process's resource counts).
+//! timers on every clock, wait for signals, create, use, alert and close
+//! event ports (`port_get` and `port_getn` polls), create and end LWPs and
+//! bind timers to them, exit, set the wall clock, stop and start the VM,
+//! and move time by small and large steps. Every return value, errno,
+//! siginfo and port event is compared with the model's; after every step
+//! the whole visible state is too (pending signals, every timer's
+//! setting, pending count, overrun and LWP binding, open ports and their
+//! queues, the clocks, the process's resource counts). Blocking waits and
+//! signal handlers are left out (see `refmodel/model.rs`).
 //!
 //! The kernel is booted with small limits (4 timers per process, 2 ports
 //! per process, 3 event slots per port) so that every `EAGAIN` and
@@ -1137,16 +1140,55 @@ fn model_sanity() {
 /// is run (every outcome and the whole state compared after each), and
 /// returns the product's outcomes.
 fn run_directed(ops: &[Op]) -> Vec<Outcome> {
+    run_directed_sut(ops).0
+}
+
+/// [`run_directed`], also returning the product and its oracle.
+fn run_directed_sut(ops: &[Op]) -> (Vec<Outcome>, Sut) {
     let init = Model::new(LIMITS, &[]);
     let mut sut = RefModelTest::init_test(&init);
     check_state(&sut);
-    ops.iter()
+    let outs = ops
+        .iter()
         .map(|op| {
             let out = step(&mut sut, op);
             check_state(&sut);
             out
         })
-        .collect()
+        .collect();
+    (outs, sut)
+}
+
+fn port_ev(port: i32, user: u64) -> Option<Sigevent> {
+    Some(Sigevent {
+        sigev_notify: SIGEV_PORT,
+        sigev_port: PortNotify {
+            portnfy_port: port,
+            portnfy_user: user,
+        },
+        ..Sigevent::default()
+    })
+}
+
+fn getn(p: usize, port: i32, max: u32, nget: u32) -> Op {
+    Op::PortGetn {
+        p,
+        port,
+        max,
+        nget,
+        list_len: max as usize,
+        timeout: Timespec::default(),
+    }
+}
+
+fn user_event(events: i32, user: u64) -> PortEvent {
+    PortEvent {
+        portev_events: events,
+        portev_source: PORT_SOURCE_USER as u16,
+        portev_object: 0,
+        portev_user: user,
+        ..PortEvent::default()
+    }
 }
 
 fn poll_sig(p: usize) -> Op {
@@ -1238,7 +1280,7 @@ fn directed_overrun_saturates_at_delaytimer_max() {
 /// follows the product's choice).
 #[test]
 fn directed_same_instant_signals() {
-    let outs = run_directed(&[
+    let (outs, sut) = run_directed_sut(&[
         Op::Create {
             p: 0,
             clock: CLOCK_HIGHRES,
@@ -1275,6 +1317,11 @@ fn directed_same_instant_signals() {
     assert_eq!(got[2].0, SIGUSR1);
     assert_ne!(got[1], got[2]);
     assert_eq!(outs[10], Outcome::Sig(Err(Errno::EAGAIN)));
+    assert!(
+        sut.oracle
+            .notes
+            .contains_key("sigwait: several same-instant candidates")
+    );
 }
 
 /// A VM timer made due while the VM is stopped runs (with its missed
@@ -1343,4 +1390,273 @@ fn directed_ignored_signal_latches_each_generation() {
     assert_eq!(outs[5], Outcome::Count(Ok(5)));
     assert_eq!(outs[7], Outcome::Count(Ok(0)));
     assert_eq!(outs[8], Outcome::Sig(Err(Errno::EAGAIN)));
+}
+
+/// `port_getn`'s checks and takes, and alert mode: two same-instant timer
+/// events come in either order, a user event after them; an alert hides
+/// the queue without consuming it; another process finds only foreign
+/// timer events (`EACCES`) unless it asks for none.
+#[test]
+fn directed_port_getn_and_alert() {
+    let alert = PortEvent {
+        portev_events: 5,
+        portev_source: PORT_SOURCE_ALERT as u16,
+        portev_object: 0,
+        portev_user: 8,
+        ..PortEvent::default()
+    };
+    let (outs, sut) = run_directed_sut(&[
+        Op::PortCreate { p: 0 },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_HIGHRES,
+            ev: port_ev(3, 1),
+        },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_REALTIME,
+            ev: port_ev(3, 2),
+        },
+        arm(0, 0, 0, MS, MS),
+        arm(0, 1, 0, MS, MS),
+        Op::Advance { ns: MS },
+        Op::PortSend {
+            p: 1,
+            port: 3,
+            events: 7,
+            user: 9,
+        },
+        getn(0, 3, 0, 99),
+        getn(0, 3, 2, 3),
+        Op::PortGetn {
+            p: 0,
+            port: 3,
+            max: 2,
+            nget: 1,
+            list_len: 1,
+            timeout: Timespec::default(),
+        },
+        Op::PortAlert {
+            p: 1,
+            port: 3,
+            flags: PORT_ALERT_UPDATE,
+            events: 5,
+            user: 8,
+        },
+        Op::PortAlert {
+            p: 0,
+            port: 3,
+            flags: PORT_ALERT_UPDATE,
+            events: 6,
+            user: 8,
+        },
+        getn(0, 3, 4, 1),
+        Op::PortGet { p: 1, port: 3 },
+        Op::PortAlert {
+            p: 0,
+            port: 3,
+            flags: PORT_ALERT_UPDATE,
+            events: 0,
+            user: 0,
+        },
+        getn(0, 3, 2, 2),
+        getn(0, 3, 4, 0),
+        getn(0, 3, 4, 1),
+        Op::Advance { ns: 2 * MS },
+        getn(1, 3, 2, 1),
+        getn(1, 3, 2, 0),
+        getn(0, 3, 1, 1),
+    ]);
+    assert_eq!(outs[7], Outcome::Getn(Ok((3, vec![]))), "max 0 counts");
+    assert_eq!(outs[8], Outcome::Getn(Err(Errno::EINVAL)));
+    assert_eq!(outs[9], Outcome::Getn(Err(Errno::EFAULT)));
+    assert_eq!(outs[10], Outcome::Done(Ok(())));
+    assert_eq!(outs[11], Outcome::Done(Err(Errno::EBUSY)));
+    assert_eq!(outs[12], Outcome::Getn(Ok((1, vec![alert]))));
+    assert_eq!(outs[13], Outcome::Event(Ok(alert)), "not consumed");
+    let Outcome::Getn(Ok((2, ref two))) = outs[15] else {
+        panic!("{:?}", outs[15])
+    };
+    let mut objects: Vec<u64> = two.iter().map(|e| e.portev_object).collect();
+    objects.sort_unstable();
+    assert_eq!(objects, vec![0, 1], "both timers, in either order");
+    assert!(two.iter().all(|e| e.portev_events == 1));
+    assert_eq!(outs[16], Outcome::Getn(Ok((1, vec![user_event(7, 9)]))));
+    assert_eq!(outs[17], Outcome::Getn(Ok((0, vec![]))), "a poll: success");
+    assert_eq!(outs[19], Outcome::Getn(Err(Errno::EACCES)));
+    assert_eq!(outs[20], Outcome::Getn(Ok((0, vec![]))));
+    let Outcome::Getn(Ok((1, ref one))) = outs[21] else {
+        panic!("{:?}", outs[21])
+    };
+    assert_eq!(one[0].portev_events, 2, "two periods behind it");
+    assert_eq!(sut.procs[0].port_pending(PortId(3)), Ok(1));
+}
+
+/// LWPs: a timer follows `timer_lwpbind`, is left unbound by its LWP's
+/// exit and can be bound again; ids are not reused; the process outlives
+/// its main LWP and ends with its last one.
+#[test]
+fn directed_lwps_and_the_last_lwp_exit() {
+    let (outs, sut) = run_directed_sut(&[
+        Op::Create {
+            p: 0,
+            clock: CLOCK_HIGHRES,
+            ev: None,
+        },
+        Op::LwpCreate { p: 0 },
+        Op::Lwpbind {
+            p: 0,
+            tid: 0,
+            lwp: 2,
+        },
+        Op::LwpExit { p: 0, lwp: 2 },
+        Op::Lwpbind {
+            p: 0,
+            tid: 0,
+            lwp: 2,
+        },
+        Op::LwpExit { p: 0, lwp: 2 },
+        Op::LwpCreate { p: 0 },
+        Op::Lwpbind {
+            p: 0,
+            tid: 0,
+            lwp: 3,
+        },
+        Op::LwpExit {
+            p: 0,
+            lwp: LWP_MAIN,
+        },
+        Op::Lwpbind {
+            p: 0,
+            tid: 1,
+            lwp: 3,
+        },
+    ]);
+    assert_eq!(outs[1], Outcome::Id(Ok(2)));
+    assert_eq!(outs[4], Outcome::Done(Err(Errno::EINVAL)), "LWP 2 is gone");
+    assert_eq!(outs[5], Outcome::Done(Err(Errno::EINVAL)));
+    assert_eq!(outs[6], Outcome::Id(Ok(3)), "ids are not reused");
+    assert_eq!(outs[9], Outcome::Done(Err(Errno::EINVAL)), "no timer 1");
+    let st = sut.procs[0].timer_status(0).expect("live");
+    assert_eq!(st.lwp, Some(LwpId(3)));
+    assert!(!sut.procs[0].has_exited(), "LWP 3 still runs");
+    assert!(
+        sut.oracle
+            .notes
+            .contains_key("lwpbind: an unbound timer bound again"),
+        "{:?}",
+        sut.oracle.notes
+    );
+    let mut sut = sut;
+    assert_eq!(
+        step(&mut sut, &Op::LwpExit { p: 0, lwp: 3 }),
+        Outcome::Done(Ok(()))
+    );
+    check_state(&sut);
+    assert!(sut.procs[0].has_exited(), "the last LWP's exit");
+    assert_eq!(
+        step(&mut sut, &Op::LwpCreate { p: 0 }),
+        Outcome::Id(Err(Errno::ESRCH))
+    );
+}
+
+/// Exit: the process's timer event leaves the other process's port, the
+/// other's timer on its port is detached and runs on, its queued signal
+/// goes; every later call is `ESRCH` except argument errors and
+/// `clock_gettime`; a second exit does nothing.
+#[test]
+fn directed_exit_reaches_the_other_process() {
+    let (outs, sut) = run_directed_sut(&[
+        Op::PortCreate { p: 0 },
+        Op::PortCreate { p: 1 },
+        Op::Create {
+            p: 1,
+            clock: CLOCK_HIGHRES,
+            ev: port_ev(3, 5),
+        },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_HIGHRES,
+            ev: port_ev(4, 6),
+        },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_VM,
+            ev: None,
+        },
+        arm(1, 0, 0, MS, MS),
+        arm(0, 0, 0, MS, 0),
+        arm(0, 1, 0, MS, 0),
+        Op::Advance { ns: MS },
+        Op::PortSend {
+            p: 1,
+            port: 3,
+            events: 1,
+            user: 1,
+        },
+        Op::Exit { p: 0 },
+        Op::PortGet { p: 1, port: 4 },
+        Op::PortSend {
+            p: 1,
+            port: 3,
+            events: 1,
+            user: 1,
+        },
+        Op::Advance { ns: MS },
+        Op::Gettime { p: 1, tid: 0 },
+        Op::Create {
+            p: 0,
+            clock: CLOCK_HIGHRES,
+            ev: None,
+        },
+        Op::Create {
+            p: 0,
+            clock: -1,
+            ev: None,
+        },
+        Op::Gettime { p: 0, tid: -1 },
+        Op::Sigwait {
+            p: 0,
+            set: u64::MAX,
+            timeout: Timespec {
+                tv_sec: 0,
+                tv_nsec: -1,
+            },
+        },
+        poll_sig(0),
+        Op::ClockGettime {
+            p: 0,
+            clock: CLOCK_VM,
+        },
+        Op::PortCreate { p: 0 },
+        Op::Exit { p: 0 },
+    ]);
+    assert_eq!(outs[10], Outcome::Done(Ok(())));
+    assert_eq!(outs[11], Outcome::Event(Err(Errno::ETIME)), "withdrawn");
+    assert_eq!(outs[12], Outcome::Done(Err(Errno::EBADF)), "port 3 closed");
+    assert_eq!(
+        outs[14],
+        Outcome::Spec(Ok(Itimerspec {
+            it_interval: ts_of(MS),
+            it_value: ts_of(MS)
+        })),
+        "runs on"
+    );
+    assert_eq!(outs[15], Outcome::Id(Err(Errno::ESRCH)));
+    assert_eq!(outs[16], Outcome::Id(Err(Errno::EINVAL)));
+    assert_eq!(outs[17], Outcome::Spec(Err(Errno::EINVAL)));
+    assert_eq!(outs[18], Outcome::Sig(Err(Errno::EINVAL)));
+    assert_eq!(outs[19], Outcome::Sig(Err(Errno::ESRCH)));
+    assert_eq!(outs[20], Outcome::Time(Ok(ts_of(2 * MS))));
+    assert_eq!(outs[21], Outcome::Id(Err(Errno::ESRCH)));
+    assert_eq!(outs[22], Outcome::Done(Ok(())));
+    let st = sut.procs[1].timer_status(0).expect("live");
+    assert_eq!((st.flags, st.pending), (ItFlags::empty(), 0), "detached");
+    for what in [
+        "exit: its timer events withdrawn from another's port",
+        "exit: another process's timers detached from its port",
+        "exit: queued signals discarded",
+    ] {
+        assert!(sut.oracle.notes.contains_key(what), "{what}");
+    }
 }
