@@ -22,8 +22,19 @@
 //! (signal and port waiters return `EINTR`), runs `timer_exit` (every timer
 //! deleted through the normal delete path), closes the ports it owns
 //! (other processes' timers on them are detached), joins its service
-//! threads, discards the signal queue and removes the process from the
-//! kernel. Syscalls on an exited process return `ESRCH`.
+//! threads, discards the signal queue, ends its LWPs and removes the
+//! process from the kernel.
+//!
+//! A syscall on an exited process fails with `ESRCH` at the first step
+//! that needs the process (its lock, a timer or port of its own); the
+//! checks a call makes on its arguments alone before that step still come
+//! first, in the same order as for a live process (`timer_create`'s clock
+//! and sigevent, `timer_settime`'s flags and timespecs, a negative timer
+//! id, a malformed timeout, `sigaction`'s `SIG_*` value). `sigprocmask`'s
+//! `how`, `sigaction`'s signal number, `port_alert`'s flags and
+//! `port_getn`'s counts are checked after the process, so they give
+//! `ESRCH`. `clock_gettime` and `clock_getres` read the system's clocks
+//! and need no process: they still answer.
 //!
 //! The handle a service thread gives to callbacks and handlers
 //! (`Process::service_view`) does not exit the process when dropped.
@@ -287,8 +298,8 @@ impl Process {
     }
 
     /// Exits the process: waiters woken with `EINTR`, `timer_exit`, its
-    /// ports closed, signal queue discarded, removed from the kernel.
-    /// Idempotent.
+    /// ports closed, signal queue discarded, no LWP left, removed from the
+    /// kernel. Idempotent.
     pub fn exit(&self) {
         {
             let mut st = self.shared.p_lock.lock();
@@ -309,6 +320,7 @@ impl Process {
         {
             let mut st = self.shared.p_lock.lock();
             st.sig.discard_all();
+            st.lwps.clear();
         }
         self.shared.kernel.remove_process(self.shared.pid);
     }

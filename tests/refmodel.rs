@@ -700,14 +700,7 @@ fn check_state(sut: &Sut) {
             m.sig_entries(pi),
             "signal entries of process {pi}"
         );
-        // KERNEL DISAGREEMENT (reported, not fixed here: kernel/ is not
-        // this test's to change): after `Process::exit` the kernel still
-        // counts the LWPs that were live at the exit (`ProcStats::lwps`
-        // says "Live LWPs"; an exited process has none). Only live
-        // processes' counts are compared until it is settled.
-        if !mp.exited {
-            assert_eq!(stats.lwps, mp.lwps.len(), "live LWPs of process {pi}");
-        }
+        assert_eq!(stats.lwps, mp.lwps.len(), "live LWPs of process {pi}");
         for tid in -1..(LIMITS.timer_max as i32 + 2) {
             let Some(t) = mp.timers.get(&tid) else {
                 let gone = if mp.exited && tid >= 0 {

@@ -623,7 +623,7 @@ fn exit_frees_everything() {
             timers: 0,
             table_slots: 64,
             sig_entries: 0,
-            lwps: 1
+            lwps: 0
         }
     );
     assert_eq!(p.timer_gettime(TimerId(0)), Err(Errno::ESRCH));
