@@ -111,7 +111,8 @@ fn refuses_when_the_program_armed_itimer_real() {
 }
 
 /// SIGALRM is process-directed. Run in a forked child, whose only other
-/// threads are the two below, and with SIGALRM blocked in the loop thread:
+/// threads are the two below, and with SIGALRM blocked in the loop thread
+/// after the start:
 /// every alarm must then be taken by one of them, one blocked in `read` on
 /// a pipe, one in `std::thread::sleep`. The handler must only wake the
 /// loop: the reader's `read` must resume (SA_RESTART) and return its data,
@@ -147,14 +148,15 @@ fn sigalrm_does_not_disturb_other_threads() {
             std::thread::sleep(Duration::from_millis(150));
             t0.elapsed()
         });
-        // SAFETY: blocking SIGALRM in this thread only.
+        let mut b = UnixBackend::new();
+        b.start().map_err(|e| e.to_string())?;
+        // SAFETY: blocking SIGALRM in this thread only, after start (which
+        // unblocks it on the loop thread).
         if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut()) }
             != 0
         {
             return Err("pthread_sigmask".into());
         }
-        let mut b = UnixBackend::new();
-        b.start().map_err(|e| e.to_string())?;
         let mut fired = 0u64;
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_millis(120) {
@@ -250,4 +252,90 @@ fn settling_a_close_rearm_is_counted() {
     assert_eq!(b.rearm_calls(), 6);
     assert_fires_at(&mut b, d, "the earlier re-arm after settling");
     b.stop();
+}
+
+/// The advice to a program that cannot have `EINTR`s: block `SIGALRM` in
+/// its own threads. If it does so before it starts us, the loop thread
+/// inherits the block and, without more, no thread could take an alarm:
+/// it would stay pending and no timer would ever run. So start unblocks
+/// `SIGALRM` on the loop thread (and stop blocks it again). Run in a
+/// forked child: the main thread blocks `SIGALRM`, starts a timer loop on
+/// `unix`, and runs 20 timers 1 ms apart while it sleeps in raw
+/// `nanosleep`s: every timer must run, the main thread must see no `EINTR`,
+/// and its mask must be untouched afterwards.
+#[test]
+fn alarms_reach_a_loop_thread_that_inherited_a_blocked_sigalrm() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use itimer_hostalarm::alarm::Precedence;
+    use itimer_hostalarm::{Clocks, Scale, TimerLoop};
+
+    let _g = serial();
+    let outcome = backend_common::in_child(|| {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: initialising a set holding SIGALRM only, then blocking it
+        // in this thread, before the loop thread is spawned from it.
+        let set = unsafe {
+            libc::sigemptyset(set.as_mut_ptr());
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGALRM);
+            set.assume_init()
+        };
+        // SAFETY: `set` is initialised; no old mask is requested.
+        if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+            return Err("pthread_sigmask".into());
+        }
+        let clocks = Clocks::new_real();
+        let l = TimerLoop::start(
+            &clocks,
+            &Precedence::parse("unix").map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("{e:?}"))?;
+        if l.backend_name() != "unix" {
+            return Err(format!("started {} instead of unix", l.backend_name()));
+        }
+        let fired = Arc::new(AtomicU32::new(0));
+        let f2 = fired.clone();
+        let t = clocks.realtime().new_timer(Scale::Ns, move |_| {
+            f2.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut eintr = 0u32;
+        for i in 1..=20 {
+            t.arm(clocks.now(itimer_hostalarm::ClockType::Realtime) + MS as i64)
+                .map_err(|e| e.to_string())?;
+            let mut waited_ms = 0;
+            while fired.load(Ordering::SeqCst) < i {
+                if waited_ms > 2_000 {
+                    return Err(format!("timer {i} never ran (the alarm went nowhere)"));
+                }
+                let req = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                // SAFETY: a valid timespec; no remainder requested.
+                if unsafe { libc::nanosleep(&req, std::ptr::null_mut()) } != 0 {
+                    eintr += 1;
+                }
+                waited_ms += 1;
+            }
+        }
+        drop(t);
+        drop(l);
+        if eintr != 0 {
+            return Err(format!("{eintr} EINTRs on a thread that blocks SIGALRM"));
+        }
+        let mut now = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: a null new set only reads the mask into `now`.
+        if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), now.as_mut_ptr()) }
+            != 0
+        {
+            return Err("pthread_sigmask (read)".into());
+        }
+        // SAFETY: initialised by the successful call above.
+        if unsafe { libc::sigismember(now.as_ptr(), libc::SIGALRM) } != 1 {
+            return Err("the main thread's mask changed".into());
+        }
+        Ok(())
+    });
+    assert_eq!(outcome, Ok(()));
 }

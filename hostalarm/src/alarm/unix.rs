@@ -31,7 +31,10 @@
 //!   previous alarm ([`super::pacing`]). A deadline a spacing or more after
 //!   the last alarm is armed to the microsecond; a closer one waits, and
 //!   every timer due by then runs on that one alarm. Measured in
-//!   `docs/performance.md` ("Spurious wakeups under churn").
+//!   `docs/performance.md` ("Spurious wakeups under churn"). A program
+//!   that cannot have these `EINTR`s blocks `SIGALRM` in its own threads;
+//!   every alarm then lands on the loop thread (see the loop thread's mask
+//!   below).
 //! * `setitimer` is relative: [`AlarmBackend::rearm`] converts the absolute
 //!   deadline at call time, rounding **up** to the microsecond so the alarm
 //!   never fires early. A deadline already past becomes the smallest
@@ -67,11 +70,22 @@
 //!   stores `NO_FD`, then waits for `IN_HANDLER == 0` before closing the
 //!   eventfd (all `SeqCst`), so no handler can write to a closed, and
 //!   possibly reused, fd number.
+//! * The loop thread's mask: start (on the loop thread, as the backend
+//!   contract says) unblocks `SIGALRM` there, and stop blocks it again if
+//!   it was blocked. The loop thread inherits the mask of the thread that
+//!   spawned it, and a program that followed the advice below and blocked
+//!   `SIGALRM` in its threads before starting us would otherwise have it
+//!   blocked everywhere: the alarm would stay pending and no timer would
+//!   ever run (`alarms_reach_a_loop_thread_that_inherited_a_blocked_sigalrm`
+//!   in `tests/backend_unix.rs` saw exactly that). With every other thread
+//!   blocking it, every alarm lands on the loop thread and no other thread
+//!   sees an `EINTR`.
 //! * Stop order: disarm the itimer; set `SIGALRM` to `SIG_IGN` (which
 //!   discards an alarm already pending for a thread that blocks it: left
 //!   pending, it would reach the restored disposition, perhaps the default
-//!   "terminate"); restore the previous disposition; retire `WAKE_FD` as
-//!   above; close the eventfd; release the claim.
+//!   "terminate"); restore the previous disposition; restore the loop
+//!   thread's mask; retire `WAKE_FD` as above; close the eventfd; release
+//!   the claim.
 //!
 //! # Fork
 //!
@@ -92,7 +106,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use super::pacing::Pacer;
-use super::sigwake::{WakeFd, wake_raw_preserving_errno};
+use super::sigwake::{WakeFd, thread_mask_change, wake_raw_preserving_errno};
 use super::{AlarmBackend, MonoNs, StartError, Wakeup};
 
 /// The name in precedence lists.
@@ -176,6 +190,10 @@ struct Host {
     wake: WakeFd,
     /// `SIGALRM`'s disposition before start, restored on stop.
     previous: SigAction,
+    /// Whether the loop thread had `SIGALRM` blocked before start (it
+    /// inherits the mask of the thread that spawned it); blocked again on
+    /// stop.
+    loop_thread_blocked: bool,
 }
 
 /// The `unix` backend. See the module documentation.
@@ -242,7 +260,20 @@ impl UnixBackend {
                 return Err(start_error(Some(e), "sigaction(SIGALRM) failed"));
             }
         };
-        self.host = Some(Host { wake, previous });
+        let loop_thread_blocked = match thread_mask_change(libc::SIGALRM, libc::SIG_UNBLOCK) {
+            Ok(was) => was,
+            Err(e) => {
+                // SAFETY: the disposition the program had; runs no code of ours.
+                let _ = unsafe { sigaction(Signal::SIGALRM, &previous) };
+                WAKE_FD.store(NO_FD, Ordering::SeqCst);
+                return Err(start_error(Some(e), "pthread_sigmask(SIG_UNBLOCK) failed"));
+            }
+        };
+        self.host = Some(Host {
+            wake,
+            previous,
+            loop_thread_blocked,
+        });
         self.rearm_calls = 0;
         self.pacer = Pacer::new(SIGNAL_SPACING_NS);
         Ok(())
@@ -283,6 +314,9 @@ impl AlarmBackend for UnixBackend {
         unsafe {
             let _ = sigaction(Signal::SIGALRM, &ignore);
             let _ = sigaction(Signal::SIGALRM, &host.previous);
+        }
+        if host.loop_thread_blocked {
+            let _ = thread_mask_change(libc::SIGALRM, libc::SIG_BLOCK);
         }
         WAKE_FD.store(NO_FD, Ordering::SeqCst);
         while IN_HANDLER.load(Ordering::SeqCst) != 0 {
