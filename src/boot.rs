@@ -203,6 +203,78 @@ impl Kernel {
         self.host.clocks().vm_start();
     }
 
+    /// Whether the VM runs (`CLOCK_VM` advances with host time).
+    pub fn vm_running(&self) -> bool {
+        self.host.clocks().vm_running()
+    }
+
+    /// Jumps `CLOCK_VM` forward by `dt`, whether the VM runs or not, like
+    /// QEMU's icount warp. VM timers that come due expire **late**, at the
+    /// warped time, as after any late wakeup: a periodic timer counts the
+    /// periods jumped over as overruns. Host time does not move.
+    ///
+    /// On the simulated host the due timers have run when this returns
+    /// (see [`Kernel::vm_warp_ns`]). Errors: `EOVERFLOW` if `dt` does not
+    /// fit in `i64` nanoseconds; otherwise as [`Kernel::vm_warp_ns`].
+    pub fn vm_warp(&self, dt: Duration) -> Result<(), Errno> {
+        self.vm_warp_ns(duration_ns(dt)?)
+    }
+
+    /// [`Kernel::vm_warp`] by `dt_ns` nanoseconds.
+    ///
+    /// Errors: `EINVAL` for a negative `dt_ns` (guest time never goes
+    /// back); on the simulated host, the error of the pass that runs the
+    /// due timers (`EDEADLK`: called with the host's runner token held).
+    /// On the simulated host, called while a driving call is in progress
+    /// (from a SIGEV_THREAD callback, or another thread), the warp is done
+    /// and the driving call runs the due timers at its next pass.
+    pub fn vm_warp_ns(&self, dt_ns: i64) -> Result<(), Errno> {
+        self.host.clocks().vm_warp(dt_ns)?;
+        self.sim_pass()
+    }
+
+    /// Advances a **stopped** VM's clock by `dt`, on the calling thread:
+    /// `CLOCK_VM` is set to each due VM timer's deadline in turn and that
+    /// deadline's timers expire there, exactly on time, so a periodic
+    /// timer expires once per period, with no overrun from the step
+    /// itself. `CLOCK_VM` ends `dt` later; host time does not move, and
+    /// no other clock's timer runs. If a timer's notification resumes the
+    /// VM, the step ends there.
+    ///
+    /// Errors: `EOVERFLOW` if `dt` does not fit in `i64` nanoseconds;
+    /// otherwise as [`Kernel::vm_step_ns`].
+    pub fn vm_step(&self, dt: Duration) -> Result<(), Errno> {
+        self.vm_step_ns(duration_ns(dt)?)
+    }
+
+    /// [`Kernel::vm_step`] by `dt_ns` nanoseconds.
+    ///
+    /// Errors: `EINVAL` for a negative `dt_ns`; `EBUSY` if the VM runs
+    /// (stop it first: a running VM's clock already advances);
+    /// `EDEADLK` when called from a host timer callback. Waits while
+    /// another thread is running timers.
+    pub fn vm_step_ns(&self, dt_ns: i64) -> Result<(), Errno> {
+        self.host.clocks().vm_step(dt_ns)?;
+        self.sim_pass()
+    }
+
+    /// On the simulated host, the pass a real timer loop would make when
+    /// woken by a clock change: runs the timers now due and re-arms the
+    /// host alarm. Nothing to do on the real host, whose loop is woken.
+    /// A driving call in progress (`Busy`) makes that pass itself, at the
+    /// latest at its next one.
+    fn sim_pass(&self) -> Result<(), Errno> {
+        let Some(sim) = self.host.as_sim() else {
+            return Ok(());
+        };
+        match sim.advance(0) {
+            Ok(_) | Err(SimError::Busy) => Ok(()),
+            Err(SimError::Pass(e)) => Err(e),
+            // `advance(0)` neither goes backwards nor counts steps.
+            Err(SimError::NegativeDuration | SimError::NotIdle { .. }) => Err(Errno::EINVAL),
+        }
+    }
+
     /// The resolution with which timers really fire, ns.
     pub fn resolution_ns(&self) -> u64 {
         self.bases.resolution_ns()
@@ -231,7 +303,12 @@ impl std::ops::Deref for SimKernel {
 }
 
 fn ns(d: Duration) -> Result<i64, SimError> {
-    i64::try_from(d.as_nanos()).map_err(|_| SimError::Pass(Errno::EOVERFLOW))
+    duration_ns(d).map_err(SimError::Pass)
+}
+
+/// `d` in nanoseconds; `EOVERFLOW` beyond `i64`.
+fn duration_ns(d: Duration) -> Result<i64, Errno> {
+    i64::try_from(d.as_nanos()).map_err(|_| Errno::EOVERFLOW)
 }
 
 impl SimKernel {

@@ -249,6 +249,140 @@ fn vm_clock_stops_and_resumes() {
     );
 }
 
+/// Takes `sig` (it must be pending) and returns its overrun.
+fn take(p: &Process, sig: i32) -> i32 {
+    p.sigtimedwait(SigSet::of(sig).unwrap(), Some(Duration::ZERO))
+        .unwrap_or_else(|e| panic!("signal {sig} not pending: {e}"))
+        .si_overrun
+}
+
+fn not_pending(p: &Process, sig: i32) -> bool {
+    !p.sigpending().unwrap().contains(sig)
+}
+
+/// A periodic `CLOCK_VM` timer (10 ms from guest 0) across stop, step,
+/// warp (stopped and running) and start, next to a HIGHRES timer (every
+/// 4 ms of host time) that keeps host time throughout.
+#[test]
+fn vm_step_and_warp_drive_guest_time_exactly() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let sig = |signo| {
+        Some(itimer::SigEvent::Signal {
+            signo,
+            value: u64::try_from(signo).unwrap(),
+        })
+    };
+    let vm = p.timer_create(ClockId::VM, sig(SIGUSR1)).unwrap();
+    let hr = p.timer_create(ClockId::HIGHRES, sig(SIGUSR2)).unwrap();
+    assert_eq!(p.clock_gettime(ClockId::VM).unwrap(), d(0));
+    p.timer_settime(
+        vm,
+        Arm::Relative,
+        ItimerSpec::periodic(d(10 * MS), d(10 * MS)),
+    )
+    .unwrap();
+    p.timer_settime(
+        hr,
+        Arm::Relative,
+        ItimerSpec::periodic(d(4 * MS), d(4 * MS)),
+    )
+    .unwrap();
+    let vm_now = |p: &Process| p.clock_gettime(ClockId::VM).unwrap();
+    let vm_expirations = |p: &Process| p.timer_status(vm.0).unwrap().expirations;
+
+    // Running: guest time follows host time. VM expiries at 10 and 20 ms.
+    k.advance_ns(25 * MS).unwrap();
+    assert_eq!(take(&p, SIGUSR1), 1);
+    assert_eq!(take(&p, SIGUSR2), 5, "4, 8, ... 24 ms: six expiries");
+
+    // The errno cases; none of them moves a clock.
+    assert_eq!(
+        k.vm_step(d(MS)),
+        Err(Errno::EBUSY),
+        "only a stopped VM steps"
+    );
+    assert_eq!(k.vm_step_ns(-1), Err(Errno::EINVAL));
+    assert_eq!(k.vm_warp_ns(-1), Err(Errno::EINVAL));
+    assert_eq!(k.vm_warp(Duration::MAX), Err(Errno::EOVERFLOW));
+    assert_eq!(k.vm_step(Duration::MAX), Err(Errno::EOVERFLOW));
+    assert_eq!(vm_now(&p), d(25 * MS));
+    assert!(k.vm_running());
+
+    // Stopped, stepped: to 1 ns before the 30 ms deadline, then onto it.
+    k.vm_stop();
+    assert!(!k.vm_running());
+    k.vm_step_ns(5 * MS - 1).unwrap();
+    assert_eq!(vm_now(&p), d(30 * MS - 1));
+    assert!(not_pending(&p, SIGUSR1), "fired before its guest deadline");
+    k.vm_step_ns(1).unwrap();
+    assert_eq!(vm_now(&p), d(30 * MS));
+    assert_eq!(take(&p, SIGUSR1), 0, "on time to the nanosecond");
+    assert_eq!(p.timer_gettime(vm).unwrap().value, d(10 * MS));
+    // One step across three deadlines (40, 50, 60 ms): each expires at
+    // its own guest time; the unconsumed signal counts the later two.
+    k.vm_step(d(35 * MS)).unwrap();
+    assert_eq!(vm_now(&p), d(65 * MS));
+    assert_eq!(p.timer_status(vm.0).unwrap().pending, 3);
+    assert_eq!(take(&p, SIGUSR1), 2);
+    assert_eq!(vm_expirations(&p), 6);
+    assert_eq!(
+        p.timer_gettime(vm).unwrap().value,
+        d(5 * MS),
+        "next at 70 ms"
+    );
+    assert_eq!(k.mono_ns(), 25 * MS, "a step does not move host time");
+    assert!(not_pending(&p, SIGUSR2), "nor run host timers");
+
+    // Stopped, warped by 100 ms to 165 ms: ten deadlines (70 ... 160 ms)
+    // jumped over. The timer runs before `vm_warp` returns (no host time
+    // passes), late, once: overrun 9, next deadline on its grid (170 ms).
+    k.vm_warp(d(100 * MS)).unwrap();
+    assert_eq!(vm_now(&p), d(165 * MS));
+    assert_eq!(take(&p, SIGUSR1), 9);
+    assert_eq!(vm_expirations(&p), 16);
+    assert_eq!(p.timer_gettime(vm).unwrap().value, d(5 * MS));
+    assert_eq!(k.mono_ns(), 25 * MS);
+    assert!(!k.vm_running(), "a warp does not start the VM");
+
+    // Host time passes while stopped: HIGHRES at 28 and 32 ms, VM frozen.
+    k.advance_ns(10 * MS).unwrap();
+    assert_eq!(take(&p, SIGUSR2), 1);
+    assert_eq!(vm_now(&p), d(165 * MS));
+    assert!(not_pending(&p, SIGUSR1));
+    assert_eq!(p.timer_gettime(vm).unwrap().value, d(5 * MS), "frozen");
+
+    // Started at host 35 ms, then warped while running by 22 ms to 187 ms:
+    // 170 and 180 ms jumped over (overrun 1); next at 190 ms, which is
+    // 3 ms of host time away.
+    k.vm_start();
+    k.vm_warp(d(22 * MS)).unwrap();
+    assert_eq!(vm_now(&p), d(187 * MS));
+    assert_eq!(take(&p, SIGUSR1), 1);
+    assert_eq!(vm_expirations(&p), 18);
+    assert_eq!(fires_after_sig(&k, &p, SIGUSR1, 3 * MS), 0);
+    assert_eq!(vm_now(&p), d(190 * MS));
+    assert_eq!(k.mono_ns(), 38 * MS);
+    assert_eq!(p.clock_gettime(ClockId::HIGHRES).unwrap(), d(38 * MS));
+    assert_eq!(take(&p, SIGUSR2), 0, "36 ms");
+    assert_eq!(
+        p.timer_status(hr.0).unwrap().expirations,
+        9,
+        "HIGHRES: every 4 ms of host time up to 38 ms, warps and steps aside"
+    );
+    // Running again: the VM timer keeps its period in guest = host time.
+    assert_eq!(fires_after_sig(&k, &p, SIGUSR1, 10 * MS), 0);
+    assert_eq!(vm_expirations(&p), 20);
+}
+
+/// As [`fires_after`], for signal `sig`.
+fn fires_after_sig(k: &SimKernel, p: &Process, sig: i32, ns: i64) -> i32 {
+    k.advance_ns(ns - 1).unwrap();
+    assert!(not_pending(p, sig), "fired early (before {ns} ns)");
+    k.advance_ns(1).unwrap();
+    take(p, sig)
+}
+
 #[test]
 fn clock_settime_permissions_and_settability() {
     let k = Kernel::simulated();
