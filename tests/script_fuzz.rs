@@ -32,6 +32,7 @@ const ARG_WORDS: &[&str] = &[
     "w",
     "stop",
     "start",
+    "warp",
     "all",
     "1ms",
     "250us",
@@ -197,7 +198,25 @@ fn line() -> impl Strategy<Value = String> {
             }
             l
         });
-    prop_oneof![words, shaped]
+    // The VM clock's controls, with durations well- and ill-formed,
+    // negative and far too long.
+    let vm = (
+        prop::sample::select(&["stop", "start", "warp", "step"][..]),
+        prop::sample::select(
+            &[
+                "",
+                "1ms",
+                "0",
+                "-1ns",
+                "250us",
+                "9223372037s",
+                "5",
+                "1ms 2ms",
+            ][..],
+        ),
+    )
+        .prop_map(|(op, d)| format!("vm {op} {d}"));
+    prop_oneof![words, shaped, vm]
 }
 
 proptest! {

@@ -233,3 +233,92 @@ fn trace_comparison_names_the_first_difference() {
     let e = compare_traces("a\n", "a\nb\n").unwrap_err();
     assert!(e.contains("expected: (end of trace)"), "{e}");
 }
+
+#[test]
+fn vm_warp_and_step_traces_are_exact() {
+    let t = trace(
+        "spawn a\n\
+         create a t clock=vm notify=signal signo=SIGUSR1 value=7\n\
+         settime a t 10ms interval=10ms\n\
+         advance 5ms\n\
+         vm step 1ms => EBUSY\n\
+         vm stop\n\
+         vm step -1ns\n\
+         expect EINVAL\n\
+         vm step 25ms => ok vm=0.030000000s\n\
+         vm warp 21ms => ok\n\
+         vm warp -1ms => EINVAL\n\
+         expect EINVAL\n\
+         vm start\n\
+         advance 9ms\n\
+         clock_gettime a vm => 0.060000000s\n\
+         consume a => SIGUSR1 SI_TIMER timerid=0 value=7 overrun=5\n",
+    );
+    let want = [
+        " 0.000000000  a   spawn uid=1000 => 100",
+        " 0.000000000  a   timer_create t clock=vm notify=signal signo=SIGUSR1 value=7 => 0",
+        " 0.000000000  a   timer_settime t value=10ms interval=10ms => old value=0 interval=0",
+        " 0.000000000  -   advance 5ms => now 0.005000000",
+        " 0.005000000  -   vm_step 1ms => EBUSY",
+        " 0.005000000  -   vm_stop => ok",
+        " 0.005000000  -   vm_step -1ns => EINVAL",
+        // A step: one line per guest deadline (10, 20, 30 ms), host time
+        // standing still.
+        " 0.005000000  -   vm_step 25ms => ok vm=0.030000000s",
+        " 0.005000000  a   ~ t expired x1, pending 1",
+        " 0.005000000  a   ~ t expired x1, pending 2",
+        " 0.005000000  a   ~ t expired x1, pending 3",
+        // A warp: 40 and 50 ms jumped over, both expire late, together.
+        " 0.005000000  -   vm_warp 21ms => ok vm=0.051000000s",
+        " 0.005000000  a   ~ t expired x2, pending 5",
+        " 0.005000000  -   vm_warp -1ms => EINVAL",
+        " 0.005000000  -   vm_start => ok",
+        " 0.005000000  -   advance 9ms => now 0.014000000",
+        " 0.014000000  a   ~ t expired x1, pending 6",
+        " 0.014000000  a   clock_gettime vm => 0.060000000s",
+        " 0.014000000  a   sigtimedwait all timeout=0 => SIGUSR1 SI_TIMER timerid=0 value=7 overrun=5",
+    ];
+    assert_eq!(t.lines().collect::<Vec<_>>(), want);
+    // A failed expectation on a VM result is a script error at its line.
+    let (e, _) = error("spawn a\nvm step 1ms => ok\n");
+    assert_eq!(
+        e, "t.itimer:2: expected `ok`, got `EBUSY`",
+        "stepping a running VM"
+    );
+    let (e, _) = error("vm warp 1ms 2ms\n");
+    assert_eq!(e, "t.itimer:1: unexpected `2ms` after `vm warp`");
+    assert!(HELP.contains("vm warp D"), "{HELP}");
+    assert!(HELP.contains("vm step D"), "{HELP}");
+}
+
+#[test]
+fn vm_step_runs_each_guest_deadline_in_its_own_instant() {
+    // Two VM timers at 3 and 7 ms, one HIGHRES at 1 ms of host time: the
+    // step shows the VM expiries in guest order, each on its own line, and
+    // no HIGHRES expiry (host time does not move).
+    let t = trace(
+        "spawn a\n\
+         create a x clock=vm notify=signal signo=SIGUSR1\n\
+         create a y clock=vm notify=signal signo=SIGUSR2\n\
+         create a h clock=highres notify=signal signo=SIGALRM\n\
+         vm stop\n\
+         settime a y 7ms\n\
+         settime a x 3ms interval=3ms\n\
+         settime a h 1ms\n\
+         vm step 7ms => ok vm=0.007000000s\n\
+         gettime a x => value=2ms interval=3ms\n\
+         gettime a h => value=1ms interval=0\n",
+    );
+    let after: Vec<_> = t.lines().skip_while(|l| !l.contains("vm_step")).collect();
+    assert_eq!(
+        after,
+        [
+            " 0.000000000  -   vm_step 7ms => ok vm=0.007000000s",
+            " 0.000000000  a   ~ x expired x1, pending 1",
+            " 0.000000000  a   ~ x expired x1, pending 2",
+            " 0.000000000  a   ~ y expired x1, pending 1",
+            " 0.000000000  a   timer_gettime x => value=2ms interval=3ms",
+            " 0.000000000  a   timer_gettime h => value=1ms interval=0",
+        ]
+    );
+}

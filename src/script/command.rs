@@ -246,14 +246,29 @@ pub enum Command {
     ClockGettime(String, i32),
     /// `clock_getres P CLOCK`.
     ClockGetres(String, i32),
-    /// `vm stop` / `vm start`.
-    Vm(bool),
+    /// `vm stop`, `vm start`, `vm warp D`, `vm step D`.
+    Vm(VmOp),
     /// `expect RESULT`: the previous command's result.
     Expect(String),
     /// `limit N` / `limit all`: expiry lines shown per timer per command.
     Limit(Option<usize>),
     /// `echo TEXT`: a `#` line in the trace.
     Echo(String),
+}
+
+/// What a `vm` command does to the VM clock (`CLOCK_VM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmOp {
+    /// `vm stop`: the VM clock freezes.
+    Stop,
+    /// `vm start`: it advances with host time again.
+    Start,
+    /// `vm warp D`: jumps it forward by D ns (VM timers due expire late,
+    /// at the warped time). Negative D is passed on, to show `EINVAL`.
+    Warp(i64),
+    /// `vm step D`: advances a stopped VM's clock by D ns, each VM timer
+    /// expiring at its own deadline. Negative D is passed on (`EINVAL`).
+    Step(i64),
 }
 
 /// A parsed line.
@@ -585,13 +600,32 @@ fn parse_command(verb: &str, rest: &[&str]) -> Result<Command, String> {
             }
         }
         "vm" => {
-            let on = match a.word("`stop` or `start`")? {
-                "stop" => false,
-                "start" => true,
-                w => return Err(format!("`vm {w}`: write `vm stop` or `vm start`")),
+            let op = match a.word("an operation: stop, start, warp D, step D")? {
+                "stop" => VmOp::Stop,
+                "start" => VmOp::Start,
+                w @ ("warp" | "step") => {
+                    a.verb = if w == "warp" { "vm warp" } else { "vm step" };
+                    let text = a.word("a duration")?;
+                    let d = i64::try_from(parse_duration(text)?).map_err(|_| {
+                        format!(
+                            "`{text}` is too long for the VM clock (at most {} ns)",
+                            i64::MAX
+                        )
+                    })?;
+                    if w == "warp" {
+                        VmOp::Warp(d)
+                    } else {
+                        VmOp::Step(d)
+                    }
+                }
+                w => {
+                    return Err(format!(
+                        "unknown `vm {w}` (valid: stop, start, warp D, step D)"
+                    ));
+                }
             };
             a.done(&[])?;
-            Command::Vm(on)
+            Command::Vm(op)
         }
         "limit" => {
             let w = a.word("a number or `all`")?;
@@ -870,6 +904,20 @@ mod tests {
             }
         );
         assert_eq!(cmd("step 3"), Command::Step(3));
+        assert_eq!(cmd("vm stop"), Command::Vm(VmOp::Stop));
+        assert_eq!(cmd("vm start"), Command::Vm(VmOp::Start));
+        assert_eq!(cmd("vm warp 1.5s"), Command::Vm(VmOp::Warp(1_500_000_000)));
+        assert_eq!(cmd("vm step 250us"), Command::Vm(VmOp::Step(250_000)));
+        assert_eq!(cmd("vm step 0"), Command::Vm(VmOp::Step(0)));
+        // A negative duration reaches the call, whose errno the trace shows.
+        assert_eq!(cmd("vm warp -7ns"), Command::Vm(VmOp::Warp(-7)));
+        assert_eq!(
+            cmd("vm step 9223372036.854775807s"),
+            Command::Vm(VmOp::Step(i64::MAX))
+        );
+        let l = parse_line("vm step 1ms => EBUSY").unwrap().unwrap();
+        assert_eq!(l.command, Command::Vm(VmOp::Step(1_000_000)));
+        assert_eq!(l.expect.as_deref(), Some("EBUSY"));
         assert_eq!(
             cmd("port getn a P max=4"),
             Command::Port {
@@ -961,7 +1009,17 @@ mod tests {
             ("step 0", "from 1 to"),
             ("step 1000001", "from 1 to 1000000"),
             ("block a", "needs signals"),
-            ("vm pause", "vm stop"),
+            (
+                "vm pause",
+                "unknown `vm pause` (valid: stop, start, warp D, step D)",
+            ),
+            ("vm", "`vm` needs an operation: stop, start, warp D, step D"),
+            ("vm warp", "`vm warp` needs a duration"),
+            ("vm step 5", "`5` is not a duration"),
+            ("vm step 1ms 2ms", "unexpected `2ms` after `vm step`"),
+            ("vm warp 1ms fast=yes", "takes no option"),
+            ("vm warp 9223372037s", "too long for the VM clock"),
+            ("vm stop now", "unexpected `now`"),
             ("port open a P", "unknown `port open`"),
             ("port getn a P", "max=N"),
             ("gettime a t1 extra", "unexpected `extra`"),

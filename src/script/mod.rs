@@ -56,6 +56,8 @@
 //! | `clock_settime P CLOCK TIME`, `+D`, `-D` | sets a clock (to a reading, or shifted) |
 //! | `clock_gettime P CLOCK`, `clock_getres P CLOCK` | reads one |
 //! | `vm stop`, `vm start` | stops and resumes the VM clock |
+//! | `vm warp D` | jumps the VM clock forward by D (running or stopped): VM timers due expire late, together, with overruns |
+//! | `vm step D` | advances a stopped VM clock by D, each VM timer expiring at its own deadline (`EBUSY` while the VM runs) |
 //! | `CMD => RESULT`, `expect RESULT` | asserts the (previous) command's result |
 //! | `limit N`, `limit all` | expiry lines shown per timer per command (default 6) |
 //! | `echo TEXT` | a `# TEXT` line in the trace |
@@ -119,7 +121,7 @@ Signals: SIGALRM SIGUSR1 SIGUSR2 SIGRTMIN+N N   clocks: realtime highres monoton
   port getn P PORT max=N [nget=N]   port send P PORT [events=N] [user=N]
   port alert P PORT [update] [events=N] [user=N]   port pending P PORT
   clock_settime P CLOCK TIME|+D|-D   clock_gettime P CLOCK   clock_getres P CLOCK
-  vm stop   vm start
+  vm stop   vm start   vm warp D   vm step D   (step: a stopped VM only; result ok vm=READING)
   CMD => RESULT   expect RESULT       (the result equals RESULT or starts with it)
   limit N|all     echo TEXT
 

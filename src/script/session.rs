@@ -4,8 +4,9 @@
 //!
 //! # Determinism
 //!
-//! Time moves only when the script says (`advance`, `step`); the
-//! interpreter drives the simulated host one armed deadline at a time, so
+//! Time moves only when the script says (`advance`, `step`; guest time
+//! also `vm step`, `vm warp`); the interpreter drives the simulated host
+//! one armed deadline at a time (`vm step`: one VM deadline at a time), so
 //! every instant at which something expires is seen on its own. Signal and
 //! port notifications stay queued until the script takes them (`consume`,
 //! `port get`), so their state after each instant is exact. After every
@@ -76,7 +77,7 @@ use crate::{
     SimKernel, TimerId,
 };
 
-use super::command::{ClockValue, Command, LwpOp, Notify, PortOp, Ref, SetValue, parse_line};
+use super::command::{ClockValue, Command, LwpOp, Notify, PortOp, Ref, SetValue, VmOp, parse_line};
 use super::events::{Event, EventKind, Shown, UNNAMED};
 use super::units::{
     TimeArg, fmt_clock, fmt_duration, fmt_errno, fmt_reading, fmt_signal, fmt_sigset, fmt_time,
@@ -769,20 +770,77 @@ impl Session {
                     errno_or(r, |t| fmt_duration(timespec_ns(&t))),
                 )
             }
-            Command::Vm(start) => {
-                let k = self.kernel();
-                if start {
-                    k.vm_start();
-                } else {
-                    k.vm_stop();
-                }
-                let call = if start { "vm_start" } else { "vm_stop" };
-                Outcome::new("-", call.to_owned(), "ok".to_owned())
+            Command::Vm(VmOp::Start) => {
+                self.kernel().vm_start();
+                Outcome::new("-", "vm_start".to_owned(), "ok".to_owned())
+            }
+            Command::Vm(VmOp::Stop) => {
+                self.kernel().vm_stop();
+                Outcome::new("-", "vm_stop".to_owned(), "ok".to_owned())
+            }
+            Command::Vm(VmOp::Warp(dt)) => {
+                // One instant: the timers it makes due expire late, together.
+                let r = self.drive(events, |k| Ok(k.vm_warp_ns(dt)))?;
+                let call = format!("vm_warp {}", fmt_duration(i128::from(dt)));
+                Outcome::new("-", call, self.vm_result(r))
+            }
+            Command::Vm(VmOp::Step(dt)) => {
+                let r = self.vm_step(dt, events)?;
+                let call = format!("vm_step {}", fmt_duration(i128::from(dt)));
+                Outcome::new("-", call, self.vm_result(r))
             }
             Command::Boot { .. } | Command::Expect(_) | Command::Limit(_) | Command::Echo(_) => {
                 unreachable!("handled by exec")
             }
         })
+    }
+
+    /// The VM clock (`CLOCK_VM` = VIRTUAL), guest ns.
+    fn vm_now(&self) -> i64 {
+        self.kernel().host_kind().clocks().vm().now()
+    }
+
+    /// A `vm warp` / `vm step` result: `ok vm=READING` (the VM clock
+    /// after it), or the errno.
+    fn vm_result(&self, r: Result<(), Errno>) -> String {
+        errno_or(r, |()| {
+            format!("ok vm={}", fmt_reading(i128::from(self.vm_now())))
+        })
+    }
+
+    /// `vm step D`: one VM deadline at a time, each in its own instant
+    /// (as `advance` does for host deadlines), so every guest instant's
+    /// expiries are seen on their own; the facade's step from each
+    /// deadline to the next runs exactly that deadline's timers. The call's
+    /// errnos (negative D, a running VM) come from the first call.
+    fn vm_step(&mut self, dt: i64, events: &mut Vec<Event>) -> Result<Result<(), Errno>, String> {
+        if dt < 0 || self.kernel().vm_running() {
+            return Ok(self.kernel().vm_step_ns(dt));
+        }
+        let target = self.vm_now().saturating_add(dt);
+        let mut steps = 0;
+        loop {
+            let now = self.vm_now();
+            let next = self
+                .kernel()
+                .host_kind()
+                .clocks()
+                .vm()
+                .deadline()
+                .filter(|&at| at <= target);
+            let to = next.unwrap_or(target).max(now);
+            let r = self.drive(events, |k| Ok(k.vm_step_ns(to - now)))?;
+            if r.is_err() || next.is_none() || self.kernel().vm_running() {
+                return Ok(r);
+            }
+            steps += 1;
+            if steps > MAX_STEPS_PER_COMMAND {
+                return Err(format!(
+                    "`vm step` stopped after {MAX_STEPS_PER_COMMAND} deadlines: \
+                     step in smaller steps"
+                ));
+            }
+        }
     }
 
     fn create(
