@@ -223,7 +223,8 @@ impl Kernel {
     /// [`Kernel::vm_warp`] by `dt_ns` nanoseconds.
     ///
     /// Errors: `EINVAL` for a negative `dt_ns` (guest time never goes
-    /// back); on the simulated host, the error of the pass that runs the
+    /// back); `EOVERFLOW` (nothing changes) if `CLOCK_VM` would pass
+    /// `i64::MAX` ns; on the simulated host, the error of the pass that runs the
     /// due timers (`EDEADLK`: called with the host's runner token held).
     /// On the simulated host, called while a driving call is in progress
     /// (from a SIGEV_THREAD callback, or another thread), the warp is done
@@ -251,6 +252,7 @@ impl Kernel {
     ///
     /// Errors: `EINVAL` for a negative `dt_ns`; `EBUSY` if the VM runs
     /// (stop it first: a running VM's clock already advances);
+    /// `EOVERFLOW` (nothing changes) if `CLOCK_VM` would pass `i64::MAX` ns;
     /// `EDEADLK` when called from a host timer callback. Waits while
     /// another thread is running timers.
     pub fn vm_step_ns(&self, dt_ns: i64) -> Result<(), Errno> {

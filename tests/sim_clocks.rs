@@ -544,3 +544,41 @@ fn sigtimedwait_timeout_is_exact_on_the_simulated_host() {
     k.advance_ns(1).unwrap();
     assert_eq!(waiter.join().unwrap(), Err(Errno::EAGAIN));
 }
+
+/// The end of guest time. A warp that would carry VIRTUAL past `i64::MAX`
+/// ns is refused (`EOVERFLOW`, nothing changes); one that lands 1 ms short
+/// of it (after the last 10 ms period that fits) makes a 10 ms periodic
+/// timer fire once with every missed period counted, and its next
+/// deadline, past the end, is clamped to the last instant: still armed,
+/// `timer_gettime` shows the 1 ms left and the interval.
+#[test]
+fn vm_warp_to_the_end_of_guest_time() {
+    let k = Kernel::simulated();
+    let p = k.spawn_process(Credentials::ROOT);
+    let vm = p.timer_create(ClockId::VM, None).unwrap();
+    p.timer_settime(
+        vm,
+        Arm::Relative,
+        ItimerSpec::periodic(d(10 * MS), d(10 * MS)),
+    )
+    .unwrap();
+    k.advance_ns(MS).unwrap();
+    k.vm_stop();
+    assert_eq!(k.vm_warp_ns(i64::MAX), Err(Errno::EOVERFLOW));
+    assert_eq!(p.clock_gettime(ClockId::VM).unwrap(), d(MS), "unchanged");
+    let to = i64::MAX - MS;
+    k.vm_warp_ns(to - MS).unwrap();
+    assert_eq!(
+        p.clock_gettime(ClockId::VM).unwrap(),
+        Duration::from_nanos(to as u64)
+    );
+    let st = p.timer_status(vm.0).unwrap();
+    // Deadlines 10 ms, 20 ms, ... up to `to`: all of them, in one fire.
+    assert_eq!(st.expirations, ((to - 10 * MS) / (10 * MS) + 1) as u64);
+    assert_eq!(
+        p.timer_gettime(vm).unwrap(),
+        ItimerSpec::periodic(d(MS), d(10 * MS)),
+        "clamped to the last instant, still armed"
+    );
+    assert_eq!(k.vm_warp_ns(MS + 1), Err(Errno::EOVERFLOW));
+}

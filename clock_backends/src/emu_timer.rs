@@ -23,7 +23,11 @@
 //! When the emulator timer runs at (or after) the deadline `d`, the number
 //! of expirations is `k = 1 + ⌊(now − d) / interval⌋` and the next deadline
 //! is `d + k × interval`: the missed periods reach `timer_fire` as one
-//! `fire(k)`, in O(1) however late the loop was.
+//! `fire(k)`, in O(1) however late the loop was. A next deadline past
+//! `i64::MAX` ns (a VM warped to the end of guest time) is clamped to
+//! `i64::MAX`, as Linux clamps to `KTIME_MAX`, unless the clock already
+//! reads that instant: then the timer is disarmed, since it could only
+//! fire again at once, for ever.
 //!
 //! # One timer, several bases
 //!
@@ -183,10 +187,14 @@ impl EmuShared {
             let iv = i128::from(s.interval);
             let k = (i128::from(now) - i128::from(d)) / iv + 1;
             let next = i128::from(d) + k * iv;
-            (
-                u64::try_from(k).unwrap_or(u64::MAX),
-                i64::try_from(next).ok(),
-            )
+            // Past the end of time: due at its last instant (as Linux
+            // clamps to KTIME_MAX), so the timer stays armed and
+            // `timer_gettime` keeps telling the truth; disarmed only if
+            // the clock already reads that instant (it would rerun).
+            let next = i64::try_from(next)
+                .ok()
+                .or(Some(i64::MAX).filter(|&end| end > now));
+            (u64::try_from(k).unwrap_or(u64::MAX), next)
         };
         s.deadline = next;
         if let Some(n) = next {

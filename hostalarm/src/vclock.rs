@@ -84,14 +84,19 @@ impl Clocks {
 
     /// Jumps VIRTUAL forward by `dt_ns` (running or stopped), like QEMU's
     /// icount warp. Timers that come due run on the host's next pass, and
-    /// see the warped time. `EINVAL` for a negative `dt_ns`.
+    /// see the warped time. `EINVAL` for a negative `dt_ns`; `EOVERFLOW`
+    /// (and no change) if VIRTUAL would pass `i64::MAX` ns.
     pub fn vm_warp(&self, dt_ns: i64) -> Result<(), Errno> {
         if dt_ns < 0 {
             return Err(Errno::EINVAL);
         }
         {
             let mut st = self.inner.cell(ClockType::Virtual).state.lock();
-            st.vm.base_virtual_ns = st.vm.base_virtual_ns.saturating_add(dt_ns);
+            st.vm.base_virtual_ns = st
+                .vm
+                .base_virtual_ns
+                .checked_add(dt_ns)
+                .ok_or(Errno::EOVERFLOW)?;
         }
         self.inner.notify_changed();
         Ok(())
@@ -104,6 +109,7 @@ impl Clocks {
     /// VM the step ends there.
     ///
     /// Errors: `EINVAL` for a negative `dt_ns`; `EBUSY` if the VM runs;
+    /// `EOVERFLOW` (and no change) if VIRTUAL would pass `i64::MAX` ns;
     /// `EDEADLK` when called from a timer callback or reset notifier.
     /// Waits while another thread is running timers, and holds the host's
     /// next pass (every clock's timers) until the step is done.
@@ -118,7 +124,10 @@ impl Clocks {
             if st.vm.running {
                 return Err(Errno::EBUSY);
             }
-            st.vm.base_virtual_ns.saturating_add(dt_ns)
+            st.vm
+                .base_virtual_ns
+                .checked_add(dt_ns)
+                .ok_or(Errno::EOVERFLOW)?
         };
         loop {
             {

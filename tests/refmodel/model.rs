@@ -821,7 +821,11 @@ impl Model {
                     None
                 } else {
                     let next = i128::from(d) + i128::from(count) * i128::from(t.interval);
-                    i64::try_from(next).ok()
+                    // Past the largest time: clamped to it (still armed),
+                    // unless the clock reads it already (then disarmed).
+                    i64::try_from(next)
+                        .ok()
+                        .or(Some(i64::MAX).filter(|&end| end > now1))
                 };
                 fires.push((first_at, pi, tid, count as u64, last_k as u64));
             }
@@ -831,8 +835,12 @@ impl Model {
         for &(at, pi, tid, count, last_k) in &fires {
             let t = &self.procs[pi].timers[&tid];
             let (periodic, rearmed, base) = (t.interval > 0, t.deadline.is_some(), t.base);
+            let clamped = periodic && t.deadline == Some(i64::MAX);
             if at == mono0 && count > 1 && rearmed {
                 self.note("advance: late periodic timer catches up");
+            }
+            if clamped {
+                self.note("advance: next deadline past the largest time, clamped to it");
             }
             if periodic && !rearmed {
                 self.note("advance: next deadline past the largest time, disarmed");
