@@ -7,6 +7,10 @@
 //! `SIGALRM` disposition back; we restore it on stop. QEMU allowed only one
 //! alarm per process implicitly; we make that an explicit claim so a second
 //! instance fails to start and the registry falls back to the next backend.
+//! QEMU floored every backend's re-arm at 250 µs from now; this backend
+//! alone caps its signal rate at one per millisecond, counted from the
+//! previous alarm ([`super::pacing`]). And start unblocks `SIGALRM` on the
+//! loop thread, which QEMU's main loop never needed to.
 //!
 //! # Host mechanism
 //!
