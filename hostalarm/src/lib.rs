@@ -12,7 +12,9 @@
 //!
 //! It is usable on its own and knows nothing of the itimer kernel above it,
 //! except that it takes its locks from `itimer_kernel::sync` so the loom
-//! models can check its handshake.
+//! models can check its handshake. `examples/device_timers.rs` drives two
+//! device timers of a pretend guest with it
+//! (`cargo run -p itimer-hostalarm --example device_timers -- unix`).
 
 pub mod alarm;
 pub mod clock;
