@@ -1,14 +1,14 @@
 //! loom models of the itimer lock protocols. See `README.md` in this folder
 //! and `docs/loom.md` for what each model proves and how to run them.
 //!
-//! * [`models`] (under `--cfg loom` only): the models themselves, each a
+//! * `models` (under `--cfg loom` only): the models themselves, each a
 //!   function run once per interleaving; `tests/models.rs` explores them
 //!   against the kernel, `tests/broken.rs` against deliberately broken
 //!   variants of it;
 //! * [`probe`]: a model-only clock backend that lets a model thread fire a
 //!   timer through the kernel's own `Fire` and trips on any use of a
 //!   deleted timer;
-//! * [`harness`] (under `--cfg loom` only): runs a model with the bound and
+//! * `harness` (under `--cfg loom` only): runs a model with the bound and
 //!   thread limit of the suite and counts the interleavings explored;
 //! * [`boot`]: a kernel on the probe clock.
 //!
