@@ -339,3 +339,27 @@ fn alarms_reach_a_loop_thread_that_inherited_a_blocked_sigalrm() {
     });
     assert_eq!(outcome, Ok(()));
 }
+
+/// `with_spacing(0)` turns the cap off: a re-arm earlier than the pending
+/// arming is one host call (nothing to pace against, so nothing to settle),
+/// and an alarm right after another is armed as asked.
+#[test]
+fn spacing_zero_is_uncapped() {
+    let _g = serial();
+    let mut b = UnixBackend::with_spacing(0);
+    assert_eq!(b.spacing_ns(), 0);
+    b.start().unwrap();
+    b.rearm(Some(after(1_000 * MS))).unwrap();
+    b.rearm(Some(after(900 * MS))).unwrap();
+    assert_eq!(b.rearm_calls(), 2, "no settling call");
+    let d = after(MS);
+    b.rearm(Some(d)).unwrap();
+    assert_fires_at(&mut b, d, "first");
+    // Well inside the default 1 ms spacing of the alarm just taken.
+    let d2 = MonoNs(now().0 + 100_000);
+    b.rearm(Some(d2)).unwrap();
+    let (seen, _) = backend_common::wait_fire(&mut b).expect("second alarm");
+    assert!(seen >= d2, "never early");
+    b.stop();
+    assert_eq!(UnixBackend::new().spacing_ns(), 1_000_000);
+}

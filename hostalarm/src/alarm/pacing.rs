@@ -76,8 +76,10 @@ impl Pacer {
     /// than one spacing before the instant `deadline` would be armed for.
     pub fn must_settle(&self, deadline: MonoNs) -> bool {
         match self.armed {
-            Some(t) => self.paced(deadline).0 < t.0.saturating_add(self.spacing_ns),
-            None => false,
+            Some(t) if self.spacing_ns > 0 => {
+                self.paced(deadline).0 < t.0.saturating_add(self.spacing_ns)
+            }
+            _ => false,
         }
     }
 
@@ -174,6 +176,15 @@ mod tests {
         assert!(p.replaced(false, None));
         assert!(!p.must_settle(MonoNs(0)));
         assert_eq!(p.paced(MonoNs(0)), MonoNs(3_000_000));
+    }
+
+    #[test]
+    fn spacing_zero_paces_nothing_and_never_settles() {
+        let mut p = Pacer::new(0);
+        p.replaced(false, Some(MonoNs(10_000)));
+        assert!(p.replaced(false, Some(MonoNs(20_000))));
+        assert_eq!(p.paced(MonoNs(10_001)), MonoNs(10_001));
+        assert!(!p.must_settle(MonoNs(5)), "earlier than the pending arming");
     }
 
     #[test]

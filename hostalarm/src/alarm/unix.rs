@@ -54,7 +54,10 @@
 //!
 //! 1 µs (`struct timeval`); `min_rearm_ns` is 1 µs, but alarms are at
 //! least [`SIGNAL_SPACING_NS`] apart, so a timer due less than 1 ms after
-//! the previous alarm runs up to that much late. The kernel runs
+//! the previous alarm runs up to that much late. A program that blocks
+//! `SIGALRM` in all its own threads can have the cap off
+//! ([`UnixBackend::with_spacing`]`(0)`, started through
+//! [`crate::TimerLoop::start_with`]). The kernel runs
 //! `ITIMER_REAL` on a monotonic hrtimer, so a wall-clock step does not move
 //! it. Only one instance per process (`CLAIMED`); start also refuses
 //! (`EBUSY`) when the program has `ITIMER_REAL` armed itself.
@@ -213,11 +216,7 @@ pub struct UnixBackend {
 
 impl Default for UnixBackend {
     fn default() -> UnixBackend {
-        UnixBackend {
-            host: None,
-            rearm_calls: 0,
-            pacer: Pacer::new(SIGNAL_SPACING_NS),
-        }
+        UnixBackend::with_spacing(SIGNAL_SPACING_NS)
     }
 }
 
@@ -230,9 +229,28 @@ fn start_error(errno: Option<Errno>, reason: &str) -> StartError {
 }
 
 impl UnixBackend {
-    /// A stopped backend.
+    /// A stopped backend with the default rate cap,
+    /// [`SIGNAL_SPACING_NS`].
     pub fn new() -> UnixBackend {
         UnixBackend::default()
+    }
+
+    /// A stopped backend whose alarms are at least `spacing_ns` apart; 0
+    /// turns the cap off. For a program that blocks `SIGALRM` in all its
+    /// own threads, so that every alarm lands on the loop thread and the
+    /// cap protects no one; start it with
+    /// [`crate::TimerLoop::start_with`].
+    pub fn with_spacing(spacing_ns: u64) -> UnixBackend {
+        UnixBackend {
+            host: None,
+            rearm_calls: 0,
+            pacer: Pacer::new(spacing_ns),
+        }
+    }
+
+    /// The minimum time between two alarms, ns (0: uncapped).
+    pub fn spacing_ns(&self) -> u64 {
+        self.pacer.spacing_ns()
     }
 
     /// Start's steps once the claim is held; on failure, undoes them and
@@ -279,7 +297,7 @@ impl UnixBackend {
             loop_thread_blocked,
         });
         self.rearm_calls = 0;
-        self.pacer = Pacer::new(SIGNAL_SPACING_NS);
+        self.pacer = Pacer::new(self.pacer.spacing_ns());
         Ok(())
     }
 }
