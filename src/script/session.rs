@@ -1429,16 +1429,62 @@ impl Session {
         let token = self.next_token;
         self.next_token += 1;
         let value = handler_barrier_value(token);
+        let ev = SigEvent::Signal { signo, value };
+        self.tracer_barrier(
+            pi,
+            ev,
+            "signal handler",
+            "signal handlers",
+            notes,
+            |n, bt| {
+                matches!(n, Note::Handled { info, .. }
+                if info.si_timerid == bt.0 && info.si_value == value && info.si_signo == signo)
+            },
+        )
+    }
+
+    fn barrier(&mut self, pi: usize, notes: &mut Vec<(usize, Note)>) -> Result<(), String> {
+        let token = self.next_token;
+        self.next_token += 1;
+        let tx = self.procs[pi].tx.clone();
+        let ev = SigEvent::thread(token, move |_, n| {
+            let _ = tx.send(Note::Barrier(n.value));
+        });
+        self.tracer_barrier(
+            pi,
+            ev,
+            "SIGEV_THREAD",
+            "SIGEV_THREAD callbacks",
+            notes,
+            |n, _| matches!(n, Note::Barrier(t) if *t == token),
+        )
+    }
+
+    /// One barrier: a tracer timer notifying by `ev`, created in process
+    /// `pi`, armed at an absolute time already reached, the host settled,
+    /// then notes collected until `done` sees the tracer's own; the tracer
+    /// is deleted whatever happened. An exited process needs no barrier.
+    /// `tracer` and `what` name it in errors.
+    fn tracer_barrier(
+        &mut self,
+        pi: usize,
+        ev: SigEvent,
+        tracer: &str,
+        what: &str,
+        notes: &mut Vec<(usize, Note)>,
+        done: impl Fn(&Note, TimerId) -> bool,
+    ) -> Result<(), String> {
         let k = self.kernel.as_ref().expect("booted");
         let p = &self.procs[pi];
         let h = &p.handle;
-        let clock = Self::barrier_clock(h, "signal handler")?;
-        let bt = match h.timer_create(ClockId(clock), Some(SigEvent::Signal { signo, value })) {
+        // An absolute time already reached on a clock that reads past 0.
+        let clock = Self::barrier_clock(h, tracer)?;
+        let bt = match h.timer_create(ClockId(clock), Some(ev)) {
             Ok(t) => t,
             Err(Errno::ESRCH) => return Ok(()),
             Err(e) => {
                 return Err(format!(
-                    "the signal handler tracer needs one free timer slot in process `{}` \
+                    "the {tracer} tracer needs one free timer slot in process `{}` \
                      ({}); raise `boot timer_max=`",
                     p.name,
                     fmt_errno(e)
@@ -1451,68 +1497,14 @@ impl Session {
                 Arm::Absolute,
                 ItimerSpec::one_shot(Duration::from_nanos(1)),
             )
-            .map_err(|e| format!("the signal handler tracer could not arm: {}", fmt_errno(e)));
+            .map_err(|e| format!("the {tracer} tracer could not arm: {}", fmt_errno(e)));
         let mut result = armed.and_then(|_| {
             k.settle()
                 .map_err(|e| format!("simulated host: {e}"))
                 .map(drop)
         });
         if result.is_ok() {
-            result = self.await_barrier(pi, notes, "signal handlers", |n| {
-                matches!(n, Note::Handled { info, .. }
-                    if info.si_timerid == bt.0 && info.si_value == value && info.si_signo == signo)
-            });
-        }
-        let _ = self.procs[pi].handle.timer_delete(bt);
-        result
-    }
-
-    fn barrier(&mut self, pi: usize, notes: &mut Vec<(usize, Note)>) -> Result<(), String> {
-        let token = self.next_token;
-        self.next_token += 1;
-        let k = self.kernel.as_ref().expect("booted");
-        let p = &self.procs[pi];
-        let h = &p.handle;
-        // An absolute time already reached on a clock that reads past 0.
-        let clock = Self::barrier_clock(h, "SIGEV_THREAD")?;
-        let tx = p.tx.clone();
-        let bt = match h.timer_create(
-            ClockId(clock),
-            Some(SigEvent::thread(token, move |_, n| {
-                let _ = tx.send(Note::Barrier(n.value));
-            })),
-        ) {
-            Ok(t) => t,
-            Err(Errno::ESRCH) => return Ok(()),
-            Err(e) => {
-                return Err(format!(
-                    "the SIGEV_THREAD tracer needs one free timer slot in process `{}` \
-                     ({}); raise `boot timer_max=`",
-                    p.name,
-                    fmt_errno(e)
-                ));
-            }
-        };
-        let armed = h
-            .timer_settime(
-                bt,
-                Arm::Absolute,
-                ItimerSpec::one_shot(Duration::from_nanos(1)),
-            )
-            .map_err(|e| format!("the SIGEV_THREAD tracer could not arm: {}", fmt_errno(e)));
-        let settled = armed.and_then(|_| {
-            k.settle()
-                .map_err(|e| format!("simulated host: {e}"))
-                .map(drop)
-        });
-        let mut result = settled;
-        if result.is_ok() {
-            result = self.await_barrier(
-                pi,
-                notes,
-                "SIGEV_THREAD callbacks",
-                |n| matches!(n, Note::Barrier(t) if *t == token),
-            );
+            result = self.await_barrier(pi, notes, what, |n| done(n, bt));
         }
         let _ = self.procs[pi].handle.timer_delete(bt);
         result
