@@ -322,3 +322,18 @@ fn vm_step_runs_each_guest_deadline_in_its_own_instant() {
         ]
     );
 }
+
+/// Guest time ends at `i64::MAX` ns: a step or warp past it is `EOVERFLOW`
+/// and leaves the VM clock where it was, as the facade's calls do.
+#[test]
+fn vm_step_and_warp_past_the_end_of_guest_time_are_eoverflow() {
+    let t = trace(
+        "spawn a\n\
+         advance 1ms\n\
+         vm stop\n\
+         vm step 9223372036854775807ns => EOVERFLOW\n\
+         vm warp 9223372036854775807ns => EOVERFLOW\n\
+         clock_gettime a vm => 0.001000000s\n",
+    );
+    assert!(t.contains("vm_step "), "{t}");
+}

@@ -812,12 +812,13 @@ impl Session {
     /// (as `advance` does for host deadlines), so every guest instant's
     /// expiries are seen on their own; the facade's step from each
     /// deadline to the next runs exactly that deadline's timers. The call's
-    /// errnos (negative D, a running VM) come from the first call.
+    /// errnos (negative D, a running VM, past the end of guest time) come
+    /// from the first call.
     fn vm_step(&mut self, dt: i64, events: &mut Vec<Event>) -> Result<Result<(), Errno>, String> {
-        if dt < 0 || self.kernel().vm_running() {
+        let target = self.vm_now().checked_add(dt);
+        let Some(target) = target.filter(|_| dt >= 0 && !self.kernel().vm_running()) else {
             return Ok(self.kernel().vm_step_ns(dt));
-        }
-        let target = self.vm_now().saturating_add(dt);
+        };
         let mut steps = 0;
         loop {
             let now = self.vm_now();
