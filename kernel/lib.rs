@@ -31,7 +31,6 @@
 //! | [`service`] | the threads the kernel spawns: counted, joined at exit |
 //! | [`process`] / [`kernel`] | processes, LWPs, exit; the process and port tables |
 //! | [`abi`] / [`time`] | ABI numbers and structures; validated times |
-//! | [`sync`] | the one place naming parking_lot or loom |
 //!
 //! ## Lock order (whole crate)
 //!
@@ -61,10 +60,13 @@ pub mod raw;
 pub mod service;
 pub mod signal;
 pub mod sigqueue;
-pub mod sync;
 pub mod table;
 pub mod time;
 pub mod typed;
+
+/// The sync seam (the `itimer-sync` crate), re-exported so that kernel code
+/// and the loom models say `sync::Mutex` wherever they take a lock.
+pub use itimer_sync as sync;
 
 pub use backend::{BackendTimer, ClockBackend, ClockRegistry, Fire, SettimeFlags, TimerCreate};
 pub use kernel::{Kernel, KernelConfig};

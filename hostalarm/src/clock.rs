@@ -42,7 +42,7 @@
 use nix::errno::Errno;
 use slab::Slab;
 
-use itimer_kernel::sync::{Arc, Condvar, Mutex};
+use itimer_sync::{Arc, Condvar, Mutex};
 
 use crate::notify::DeadlineListener;
 use crate::runner::RunState;

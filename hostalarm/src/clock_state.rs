@@ -19,7 +19,7 @@
 
 use slab::Slab;
 
-use itimer_kernel::sync::{Condvar, Mutex};
+use itimer_sync::{Condvar, Mutex};
 
 use crate::clock::{ClockType, ClocksConfig, Listener, ResetNotifier, VmState};
 use crate::runner::RunState;

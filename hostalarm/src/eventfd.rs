@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use itimer_kernel::sync::Mutex;
+use itimer_sync::Mutex;
 
 use crate::notify::Waker;
 

@@ -10,9 +10,10 @@
 //!   list like QEMU's `-clock` option;
 //! * the timer loop: wait, consume, run expired timers, re-arm.
 //!
-//! It is usable on its own and knows nothing of the itimer kernel above it,
-//! except that it takes its locks from `itimer_kernel::sync` so the loom
-//! models can check its handshake. `examples/device_timers.rs` drives two
+//! It is usable on its own and knows nothing of the itimer kernel above it:
+//! its one itimer dependency is the sync seam below it (`itimer_sync`),
+//! from which it takes its locks so that the loom models can check its
+//! handshake. `examples/device_timers.rs` drives two
 //! device timers of a pretend guest with it
 //! (`cargo run -p itimer-hostalarm --example device_timers -- unix`).
 

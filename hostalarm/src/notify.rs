@@ -51,11 +51,11 @@
 //! waker is called after it is released. Arming threads take it after
 //! releasing their clock's list lock.
 //!
-//! This module names nothing but `itimer_kernel::sync`, so a loom model can
+//! This module names nothing but `itimer_sync`, so a loom model can
 //! drive this exact code with a condvar-based [`Waker`].
 
-use itimer_kernel::sync::atomic::{AtomicU64, Ordering};
-use itimer_kernel::sync::{Arc, Mutex};
+use itimer_sync::atomic::{AtomicU64, Ordering};
+use itimer_sync::{Arc, Mutex};
 
 /// Something that ends the sleeper's wait. Must be sticky: a `wake` that
 /// happens before the sleeper starts waiting still ends that wait.
@@ -197,7 +197,7 @@ impl<W: Waker> DeadlineListener for Arc<Notifier<W>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use itimer_kernel::sync::atomic::AtomicU32;
+    use itimer_sync::atomic::AtomicU32;
 
     #[derive(Default)]
     struct CountingWaker(AtomicU32);

@@ -17,7 +17,7 @@
 
 use nix::errno::Errno;
 
-use itimer_kernel::sync::Arc;
+use itimer_sync::Arc;
 
 use crate::clock::{Clock, ClockType};
 

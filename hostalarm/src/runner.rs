@@ -45,11 +45,11 @@
 //!   the timer's callback is lost (the timer never runs again).
 //!
 //! Thread identity: a thread is named by its `ThreadId` from
-//! `itimer_kernel::sync::thread` (std's or loom's).
+//! `itimer_sync::thread` (std's or loom's).
 
 use nix::errno::Errno;
 
-use itimer_kernel::sync::{Arc, thread};
+use itimer_sync::{Arc, thread};
 
 use crate::clock::{ClockType, ClocksInner, WallStep};
 use crate::timer::TimerHandle;
@@ -213,7 +213,7 @@ mod tests {
     use super::*;
     use crate::clock::{Clocks, ClocksConfig};
     use crate::time::{NS_PER_MS, NS_PER_SEC, Scale, SimTime, TimeSource};
-    use itimer_kernel::sync::Mutex;
+    use itimer_sync::Mutex;
 
     const W0: i64 = 1_700_000_000 * NS_PER_SEC;
 

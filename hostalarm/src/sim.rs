@@ -38,8 +38,8 @@ use std::os::fd::BorrowedFd;
 
 use nix::errno::Errno;
 
-use itimer_kernel::sync::atomic::{AtomicBool, Ordering};
-use itimer_kernel::sync::{Arc, Mutex};
+use itimer_sync::atomic::{AtomicBool, Ordering};
+use itimer_sync::{Arc, Mutex};
 
 use crate::alarm::{AlarmBackend, MonoNs, StartError, Wakeup};
 use crate::clock::{Clocks, ClocksConfig};

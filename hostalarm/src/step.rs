@@ -40,8 +40,8 @@
 
 use nix::errno::Errno;
 
-use itimer_kernel::sync::Arc;
-use itimer_kernel::sync::atomic::{AtomicU64, Ordering};
+use itimer_sync::Arc;
+use itimer_sync::atomic::{AtomicU64, Ordering};
 
 use crate::alarm::{AlarmBackend, MonoNs, Wakeup};
 use crate::clock::{ClockType, Clocks, WallStep};

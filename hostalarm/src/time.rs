@@ -26,7 +26,7 @@
 use nix::errno::Errno;
 use nix::time::{ClockId, clock_gettime};
 
-use itimer_kernel::sync::atomic::{AtomicI64, Ordering};
+use itimer_sync::atomic::{AtomicI64, Ordering};
 
 /// Nanoseconds in one microsecond.
 pub const NS_PER_US: i64 = 1_000;
@@ -145,7 +145,7 @@ pub enum TimeSource {
     /// The kernel's `CLOCK_MONOTONIC` and `CLOCK_REALTIME`.
     Real,
     /// A simulated host, moved by hand.
-    Sim(itimer_kernel::sync::Arc<SimTime>),
+    Sim(itimer_sync::Arc<SimTime>),
 }
 
 fn read_clock(id: ClockId) -> i64 {
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!((t.mono_ns(), t.wall_ns()), (25, 1_015));
         t.step_wall(-500);
         assert_eq!((t.mono_ns(), t.wall_ns()), (25, 515));
-        let src = TimeSource::Sim(itimer_kernel::sync::Arc::new(t));
+        let src = TimeSource::Sim(itimer_sync::Arc::new(t));
         assert_eq!(
             src.sample_pair(),
             ClockPair {

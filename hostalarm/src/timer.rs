@@ -29,7 +29,7 @@
 
 use nix::errno::Errno;
 
-use itimer_kernel::sync::Arc;
+use itimer_sync::Arc;
 
 use crate::clock::{ClockType, ClocksInner};
 use crate::runner::{RunningTimer, ThreadKey};

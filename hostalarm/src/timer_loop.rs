@@ -59,9 +59,9 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::{Pid, getpid};
 
-use itimer_kernel::sync::atomic::{AtomicBool, Ordering};
-use itimer_kernel::sync::thread::{self, JoinHandle};
-use itimer_kernel::sync::{Arc, Condvar, Mutex};
+use itimer_sync::atomic::{AtomicBool, Ordering};
+use itimer_sync::thread::{self, JoinHandle};
+use itimer_sync::{Arc, Condvar, Mutex};
 
 use crate::alarm::{AlarmBackend, AllFailed, Precedence, StartError, candidates};
 use crate::clock::Clocks;

@@ -11,7 +11,7 @@
 //! # Why `std` synchronisation here
 //!
 //! Everything else in `hostalarm` takes its locks from
-//! `itimer_kernel::sync`, whose condition variable deliberately has no
+//! `itimer_sync`, whose condition variable deliberately has no
 //! timed wait (timeouts there are model time). This thread is not model
 //! logic: it *is* the host OS, whose timer service sleeps on the host's
 //! real clock. So it uses `std::thread`, `std::sync::{Arc, Mutex, Condvar}`

@@ -39,7 +39,7 @@
 //! # Synchronisation
 //!
 //! A backend is owned by the loop (`&mut self`) and has no lock of its own.
-//! Two deliberate exceptions to "everything from `itimer_kernel::sync`",
+//! Two deliberate exceptions to "everything from `itimer_sync`",
 //! each explained in its module: the `unix` backend's statics are `std`
 //! atomics (shared with an async-signal handler), and the emulated Windows
 //! timer thread (`hostemu`) uses `std` threads, mutex and timed condvar

@@ -64,7 +64,7 @@
 //!
 //! # Process-wide state and its protocol
 //!
-//! The statics below are `std` atomics, not `itimer_kernel::sync` ones: they
+//! The statics below are `std` atomics, not `itimer_sync` ones: they
 //! are shared with an async-signal handler, which can only use lock-free
 //! host atomics and is never part of a loom model.
 //!

@@ -1,4 +1,8 @@
-//! The one place that names a synchronisation implementation.
+//! # itimer-sync — the sync seam
+//!
+//! The one crate that names a synchronisation implementation, at the bottom
+//! of the layers (see `ARCHITECTURE.md`): `hostalarm` and `itimer-kernel`
+//! both depend on it, and on nothing of each other for it.
 //!
 //! Every lock, condition variable, atomic, shared pointer and thread in the
 //! kernel and in `hostalarm` comes from here. In a normal build they are
