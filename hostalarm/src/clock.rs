@@ -44,66 +44,17 @@ use slab::Slab;
 
 use itimer_sync::{Arc, Condvar, Mutex};
 
+use crate::clock_state::{
+    Callback, ClockCell, ClockState, ClocksInner, RunState, Slot, ThreadKey, VmState,
+};
 use crate::notify::DeadlineListener;
-use crate::runner::RunState;
-use crate::time::{NS_PER_MS, Scale, TimeSource};
-use crate::timer::{Callback, Slot, Timer, TimerHandle};
-use crate::timerlist::{TimerList, TimerQueue};
+use crate::runner::RunnerToken;
+use crate::time::{Scale, TimeSource};
+use crate::timer::{Timer, TimerHandle};
+use crate::timerlist::{TimerKey, TimerList, TimerQueue};
 
-/// One of the three emulator clocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClockType {
-    /// Host monotonic time (QEMU's `rt_clock`).
-    Realtime,
-    /// Host wall time (QEMU's `host_clock`); can step.
-    Host,
-    /// Guest time (QEMU's `vm_clock`); runs only while the VM runs.
-    Virtual,
-}
-
-impl ClockType {
-    /// Every clock, in the order a pass of the host runs their timers (so
-    /// timers due at the same host instant on different clocks run
-    /// REALTIME first, then HOST, then VIRTUAL).
-    pub const ALL: [ClockType; 3] = [ClockType::Realtime, ClockType::Host, ClockType::Virtual];
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            ClockType::Realtime => 0,
-            ClockType::Host => 1,
-            ClockType::Virtual => 2,
-        }
-    }
-}
-
-/// Forward wall-clock jumps larger than this fire the HOST reset notifiers
-/// unless [`ClocksConfig`] says otherwise, ns. (Backward jumps always do.)
-pub const DEFAULT_WALL_STEP_THRESHOLD_NS: i64 = 100 * NS_PER_MS;
-
-/// Settings of a clock group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClocksConfig {
-    /// A forward wall-clock jump larger than this fires the HOST reset
-    /// notifiers, ns. Must be `>= 0`.
-    pub wall_step_threshold_ns: i64,
-}
-
-impl Default for ClocksConfig {
-    fn default() -> Self {
-        ClocksConfig {
-            wall_step_threshold_ns: DEFAULT_WALL_STEP_THRESHOLD_NS,
-        }
-    }
-}
-
-/// The host a clock group is bound to, as the clocks hold it (boxed for the
-/// same reason as [`ResetNotifier`]).
-pub(crate) type Listener = Arc<Box<dyn DeadlineListener>>;
-
+pub use crate::clock_state::{ClockType, ClocksConfig, DEFAULT_WALL_STEP_THRESHOLD_NS};
 pub use crate::reset::{NotifierId, ResetNotifier, WallStep};
-pub(crate) use crate::vclock::VmState;
-
-pub(crate) use crate::clock_state::{ClockCell, ClockState, ClocksInner};
 
 /// A group of the three emulator clocks, bound to at most one host.
 /// Cloning gives another handle on the same clocks.
@@ -244,7 +195,7 @@ impl Clocks {
     /// runner token (and running callback) left by a thread that is gone.
     /// False if the run lock itself was held at fork time.
     pub(crate) fn clear_dead_runner_after_fork(&self) -> bool {
-        let me = crate::runner::ThreadKey::current();
+        let me = ThreadKey::current();
         match self.inner.run.try_lock() {
             Some(mut run) => {
                 if run.runner.is_some_and(|r| r != me) {
@@ -330,6 +281,32 @@ impl Clock {
         self.inner.cell(self.kind).state.lock().list.len()
     }
 
+    /// Registers a reset notifier (HOST only: `EINVAL` on the others). It
+    /// runs, on the host's runner thread with no lock held, whenever the
+    /// wall clock is found to have stepped backwards, or forwards by more
+    /// than [`crate::ClocksConfig::wall_step_threshold_ns`].
+    pub fn add_reset_notifier<F>(&self, f: F) -> Result<NotifierId, Errno>
+    where
+        F: Fn(&WallStep) + Send + Sync + 'static,
+    {
+        if self.kind != ClockType::Host {
+            return Err(Errno::EINVAL);
+        }
+        Ok(NotifierId(
+            self.inner
+                .reset_notifiers
+                .lock()
+                .insert(Arc::new(Box::new(f))),
+        ))
+    }
+
+    /// Removes a reset notifier. `ENOENT` if it is not registered. A
+    /// notifier already cloned out by a running pass may still run once.
+    pub fn remove_reset_notifier(&self, id: NotifierId) -> Result<(), Errno> {
+        let removed = self.inner.reset_notifiers.lock().try_remove(id.0);
+        removed.map(drop).ok_or(Errno::ENOENT)
+    }
+
     /// Creates a timer on this clock (`qemu_new_timer`). Expire times are
     /// given in `scale` units. The callback runs on the host's runner
     /// thread (the timer loop, or the thread driving the simulated host)
@@ -353,7 +330,7 @@ impl Clock {
         Timer::new(TimerHandle::new(
             self.inner.clone(),
             self.kind,
-            crate::timerlist::TimerKey(key),
+            TimerKey(key),
             generation,
             scale,
         ))
@@ -366,7 +343,7 @@ impl Clock {
     /// `EDEADLK` when called from a timer callback or reset notifier; waits
     /// while another thread is running timers.
     pub fn run_timers(&self) -> Result<usize, Errno> {
-        let token = crate::runner::RunnerToken::acquire(&self.inner)?;
+        let token = RunnerToken::acquire(&self.inner)?;
         Ok(token.run_clock(self.kind))
     }
 }

@@ -1,5 +1,14 @@
-//! The shared state of a clock group: what each lock guards, and the
-//! conversions between emulator clock time and host time.
+//! The shared state of a clock group: the types every other clock file
+//! builds on, what each lock guards, and the conversions between emulator
+//! clock time and host time.
+//!
+//! This is the floor of the clock files, which form a line (each imports
+//! only files below it): `clock_state` ← `timer` (arming, deleting) ←
+//! `runner` (running expired timers) ← `clock` (the public handles) ←
+//! `vclock`, `step`. It owns the clock kinds ([`ClockType`]), a clock's
+//! table entry (`Slot`) and the handle naming one ([`TimerHandle`]'s
+//! fields; its operations are in [`crate::timer`]), and the runner state
+//! (`RunState`; the protocol is in [`crate::runner`]).
 //!
 //! See [`crate::clock`] for the lock order. In short: `run` before a
 //! clock's list lock; `link` and the reset-notifier list are leaves; no
@@ -19,13 +28,169 @@
 
 use slab::Slab;
 
-use itimer_sync::{Condvar, Mutex};
+use itimer_sync::{Arc, Condvar, Mutex, thread};
 
-use crate::clock::{ClockType, ClocksConfig, Listener, ResetNotifier, VmState};
-use crate::runner::RunState;
-use crate::time::TimeSource;
-use crate::timer::Slot;
-use crate::timerlist::{TimerList, TimerQueue};
+use crate::notify::DeadlineListener;
+use crate::reset::ResetNotifier;
+use crate::time::{NS_PER_MS, Scale, TimeSource};
+use crate::timerlist::{TimerKey, TimerList, TimerQueue};
+
+/// One of the three emulator clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClockType {
+    /// Host monotonic time (QEMU's `rt_clock`).
+    Realtime,
+    /// Host wall time (QEMU's `host_clock`); can step.
+    Host,
+    /// Guest time (QEMU's `vm_clock`); runs only while the VM runs.
+    Virtual,
+}
+
+impl ClockType {
+    /// Every clock, in the order a pass of the host runs their timers (so
+    /// timers due at the same host instant on different clocks run
+    /// REALTIME first, then HOST, then VIRTUAL).
+    pub const ALL: [ClockType; 3] = [ClockType::Realtime, ClockType::Host, ClockType::Virtual];
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            ClockType::Realtime => 0,
+            ClockType::Host => 1,
+            ClockType::Virtual => 2,
+        }
+    }
+}
+
+/// Forward wall-clock jumps larger than this fire the HOST reset notifiers
+/// unless [`ClocksConfig`] says otherwise, ns. (Backward jumps always do.)
+pub const DEFAULT_WALL_STEP_THRESHOLD_NS: i64 = 100 * NS_PER_MS;
+
+/// Settings of a clock group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClocksConfig {
+    /// A forward wall-clock jump larger than this fires the HOST reset
+    /// notifiers, ns. Must be `>= 0`.
+    pub wall_step_threshold_ns: i64,
+}
+
+impl Default for ClocksConfig {
+    fn default() -> Self {
+        ClocksConfig {
+            wall_step_threshold_ns: DEFAULT_WALL_STEP_THRESHOLD_NS,
+        }
+    }
+}
+
+/// The host a clock group is bound to, as the clocks hold it (boxed for the
+/// same reason as [`ResetNotifier`]).
+pub(crate) type Listener = Arc<Box<dyn DeadlineListener>>;
+
+/// The VM run state behind VIRTUAL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VmState {
+    /// Whether the VM runs (VIRTUAL advances with host monotonic time).
+    pub(crate) running: bool,
+    /// VIRTUAL at `base_mono_ns` (running) or its frozen value (stopped), ns.
+    pub(crate) base_virtual_ns: i64,
+    /// Host monotonic time when the VM last resumed, ns (running only).
+    pub(crate) base_mono_ns: i64,
+}
+
+impl VmState {
+    /// VIRTUAL at host monotonic time `mono_ns`.
+    pub(crate) fn value_at(&self, mono_ns: i64) -> i64 {
+        if self.running {
+            self.base_virtual_ns
+                .saturating_add(mono_ns.saturating_sub(self.base_mono_ns))
+        } else {
+            self.base_virtual_ns
+        }
+    }
+}
+
+/// A timer callback. It is given a handle on its own timer.
+pub type Callback = Box<dyn FnMut(&TimerHandle) + Send>;
+
+/// A timer's entry in its clock's table (guarded by the list lock).
+pub(crate) struct Slot {
+    /// Tells this timer from earlier ones that used the same slot.
+    pub(crate) generation: u64,
+    /// The unit the owner gave expire times in.
+    pub(crate) scale: Scale,
+    /// The callback; `None` while it runs (the runner holds it).
+    pub(crate) callback: Option<Callback>,
+}
+
+/// Names one timer: arm, delete and query it. Cheap to clone. Goes inert
+/// when the owning [`crate::timer::Timer`] is dropped.
+///
+/// A handle keeps its clock group alive; a handle captured by a callback of
+/// the same group forms a cycle that is broken when that callback's timer
+/// is freed.
+#[derive(Clone)]
+pub struct TimerHandle {
+    pub(crate) inner: Arc<ClocksInner>,
+    pub(crate) kind: ClockType,
+    pub(crate) key: TimerKey,
+    pub(crate) generation: u64,
+    pub(crate) scale: Scale,
+}
+
+impl std::fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerHandle")
+            .field("clock", &self.kind)
+            .field("key", &self.key)
+            .field("generation", &self.generation)
+            .field("scale", &self.scale)
+            .finish()
+    }
+}
+
+impl TimerHandle {
+    pub(crate) fn new(
+        inner: Arc<ClocksInner>,
+        kind: ClockType,
+        key: TimerKey,
+        generation: u64,
+        scale: Scale,
+    ) -> Self {
+        TimerHandle {
+            inner,
+            kind,
+            key,
+            generation,
+            scale,
+        }
+    }
+}
+
+/// Names a thread (see [`crate::runner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ThreadKey(thread::ThreadId);
+
+impl ThreadKey {
+    pub(crate) fn current() -> ThreadKey {
+        ThreadKey(thread::current().id())
+    }
+}
+
+/// Names a timer across clocks and slot reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RunningTimer {
+    pub(crate) kind: ClockType,
+    pub(crate) key: TimerKey,
+    pub(crate) generation: u64,
+}
+
+/// Guarded by `ClocksInner::run`.
+#[derive(Debug, Default)]
+pub(crate) struct RunState {
+    /// The thread holding the runner token.
+    pub(crate) runner: Option<ThreadKey>,
+    /// The timer whose callback is running (on the runner thread).
+    pub(crate) current: Option<RunningTimer>,
+}
 
 /// Everything one clock's list lock guards.
 pub(crate) struct ClockState {

@@ -15,11 +15,7 @@
 //! waiting). Only HOST has notifiers: registering on another clock is
 //! `EINVAL` (deviation: QEMU accepts and never fires them).
 
-use nix::errno::Errno;
-
 use itimer_sync::Arc;
-
-use crate::clock::{Clock, ClockType};
 
 /// What a HOST reset notifier is told: the wall clock was not where
 /// monotonic time said it should be.
@@ -45,32 +41,4 @@ pub type ResetNotifier = Arc<Box<dyn Fn(&WallStep) + Send + Sync>>;
 
 /// Identifies a registered reset notifier, for removing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NotifierId(usize);
-
-impl Clock {
-    /// Registers a reset notifier (HOST only: `EINVAL` on the others). It
-    /// runs, on the host's runner thread with no lock held, whenever the
-    /// wall clock is found to have stepped backwards, or forwards by more
-    /// than [`crate::ClocksConfig::wall_step_threshold_ns`].
-    pub fn add_reset_notifier<F>(&self, f: F) -> Result<NotifierId, Errno>
-    where
-        F: Fn(&WallStep) + Send + Sync + 'static,
-    {
-        if self.kind != ClockType::Host {
-            return Err(Errno::EINVAL);
-        }
-        Ok(NotifierId(
-            self.inner
-                .reset_notifiers
-                .lock()
-                .insert(Arc::new(Box::new(f))),
-        ))
-    }
-
-    /// Removes a reset notifier. `ENOENT` if it is not registered. A
-    /// notifier already cloned out by a running pass may still run once.
-    pub fn remove_reset_notifier(&self, id: NotifierId) -> Result<(), Errno> {
-        let removed = self.inner.reset_notifiers.lock().try_remove(id.0);
-        removed.map(drop).ok_or(Errno::ENOENT)
-    }
-}
+pub struct NotifierId(pub(crate) usize);

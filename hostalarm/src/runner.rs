@@ -49,38 +49,11 @@
 
 use nix::errno::Errno;
 
-use itimer_sync::{Arc, thread};
+use itimer_sync::Arc;
 
-use crate::clock::{ClockType, ClocksInner, WallStep};
-use crate::timer::TimerHandle;
-use crate::timerlist::{TimerKey, TimerQueue};
-
-/// Names a thread (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ThreadKey(thread::ThreadId);
-
-impl ThreadKey {
-    pub(crate) fn current() -> ThreadKey {
-        ThreadKey(thread::current().id())
-    }
-}
-
-/// Names a timer across clocks and slot reuse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RunningTimer {
-    pub(crate) kind: ClockType,
-    pub(crate) key: TimerKey,
-    pub(crate) generation: u64,
-}
-
-/// Guarded by `ClocksInner::run`.
-#[derive(Debug, Default)]
-pub(crate) struct RunState {
-    /// The thread holding the runner token.
-    pub(crate) runner: Option<ThreadKey>,
-    /// The timer whose callback is running (on the runner thread).
-    pub(crate) current: Option<RunningTimer>,
-}
+use crate::clock_state::{ClockType, ClocksInner, RunningTimer, ThreadKey, TimerHandle};
+use crate::reset::WallStep;
+use crate::timerlist::TimerQueue;
 
 /// The right to run timers of one clock group. Released on drop.
 pub(crate) struct RunnerToken {

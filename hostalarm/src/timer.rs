@@ -29,69 +29,13 @@
 
 use nix::errno::Errno;
 
-use itimer_sync::Arc;
-
-use crate::clock::{ClockType, ClocksInner};
-use crate::runner::{RunningTimer, ThreadKey};
+use crate::clock_state::{ClockType, RunningTimer, ThreadKey};
 use crate::time::Scale;
-use crate::timerlist::{TimerKey, TimerQueue};
+use crate::timerlist::TimerQueue;
 
-/// A timer callback. It is given a handle on its own timer.
-pub type Callback = Box<dyn FnMut(&TimerHandle) + Send>;
-
-/// A timer's entry in its clock's table (guarded by the list lock).
-pub(crate) struct Slot {
-    /// Tells this timer from earlier ones that used the same slot.
-    pub(crate) generation: u64,
-    /// The unit the owner gave expire times in.
-    pub(crate) scale: Scale,
-    /// The callback; `None` while it runs (the runner holds it).
-    pub(crate) callback: Option<Callback>,
-}
-
-/// Names one timer: arm, delete and query it. Cheap to clone. Goes inert
-/// when the owning [`Timer`] is dropped.
-///
-/// A handle keeps its clock group alive; a handle captured by a callback of
-/// the same group forms a cycle that is broken when that callback's timer
-/// is freed.
-#[derive(Clone)]
-pub struct TimerHandle {
-    inner: Arc<ClocksInner>,
-    kind: ClockType,
-    key: TimerKey,
-    generation: u64,
-    scale: Scale,
-}
-
-impl std::fmt::Debug for TimerHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TimerHandle")
-            .field("clock", &self.kind)
-            .field("key", &self.key)
-            .field("generation", &self.generation)
-            .field("scale", &self.scale)
-            .finish()
-    }
-}
+pub use crate::clock_state::{Callback, TimerHandle};
 
 impl TimerHandle {
-    pub(crate) fn new(
-        inner: Arc<ClocksInner>,
-        kind: ClockType,
-        key: TimerKey,
-        generation: u64,
-        scale: Scale,
-    ) -> Self {
-        TimerHandle {
-            inner,
-            kind,
-            key,
-            generation,
-            scale,
-        }
-    }
-
     /// The clock the timer runs on.
     pub fn clock(&self) -> ClockType {
         self.kind

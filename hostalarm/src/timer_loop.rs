@@ -65,9 +65,9 @@ use itimer_sync::{Arc, Condvar, Mutex};
 
 use crate::alarm::{AlarmBackend, AllFailed, Precedence, StartError, candidates};
 use crate::clock::Clocks;
+use crate::clock_state::ThreadKey;
 use crate::eventfd::EventFdWaker;
 use crate::notify::{Notifier, Waker};
-use crate::runner::ThreadKey;
 use crate::step::{BackendAccess, LoopCore, LoopStats, StatCounters, WakeCause};
 
 /// Poll timeout after a failed pass (a failed `rearm` leaves the host timer

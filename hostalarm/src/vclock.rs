@@ -20,29 +20,6 @@ use nix::errno::Errno;
 use crate::clock::{ClockType, Clocks};
 use crate::timerlist::TimerQueue;
 
-/// The VM run state behind VIRTUAL.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct VmState {
-    /// Whether the VM runs (VIRTUAL advances with host monotonic time).
-    pub(crate) running: bool,
-    /// VIRTUAL at `base_mono_ns` (running) or its frozen value (stopped), ns.
-    pub(crate) base_virtual_ns: i64,
-    /// Host monotonic time when the VM last resumed, ns (running only).
-    pub(crate) base_mono_ns: i64,
-}
-
-impl VmState {
-    /// VIRTUAL at host monotonic time `mono_ns`.
-    pub(crate) fn value_at(&self, mono_ns: i64) -> i64 {
-        if self.running {
-            self.base_virtual_ns
-                .saturating_add(mono_ns.saturating_sub(self.base_mono_ns))
-        } else {
-            self.base_virtual_ns
-        }
-    }
-}
-
 impl Clocks {
     /// Whether the VM runs (VIRTUAL advances).
     pub fn vm_running(&self) -> bool {

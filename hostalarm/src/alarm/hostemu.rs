@@ -1,5 +1,6 @@
-//! A portable thread standing in for a foreign host's timer service, shared
-//! by the `mmtimer` and `timerqueue` emulations.
+//! A portable thread standing in for a foreign host's timer service, and
+//! the backend shell around it, shared by the `mmtimer` and `timerqueue`
+//! emulations.
 //!
 //! On Windows both mechanisms run their callbacks on a thread the OS owns
 //! (the multimedia timer thread, a timer-queue thread). This module plays
@@ -38,13 +39,29 @@
 //!   have been held by it at the instant of the fork: a child must never
 //!   touch the parent's `Shared`; [`EmulatedTimerThread::abandon_after_fork`]
 //!   forgets it without locking or joining.
+//!
+//! # The backend shell
+//!
+//! [`EmulatedBackend`] is everything the two emulated backends have in
+//! common: the eventfd the "callback" writes (its `wait_fd`), the thread's
+//! start and stop, `consume`, the re-arm count and the fork rule (abandon
+//! the parent's thread untouched, close the child's copy of the eventfd,
+//! start afresh). What differs, how a deadline becomes Windows calls in
+//! whole milliseconds, is an [`MsPolicy`]: `mmtimer.rs` and `timerqueue.rs`
+//! each hold only theirs. State machine: `Stopped` (`host` `None`)
+//! --start--> `Started` --rearm--> (the policy's) --stop (the policy's
+//! cleanup, join the thread, close the eventfd)--> `Stopped`. No lock of
+//! ours: the timer loop owns the backend.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::sigwake::wake_raw_preserving_errno;
+use nix::errno::Errno;
+
+use super::sigwake::{WakeFd, wake_raw_preserving_errno};
+use super::{AlarmBackend, MonoNs, StartError, Wakeup};
 
 /// Identifies one programmed event (a Windows timer id or handle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +106,7 @@ impl Shared {
 
 /// The emulated host timer thread. See the module documentation.
 #[derive(Debug)]
-pub(crate) struct EmulatedTimerThread {
+pub struct EmulatedTimerThread {
     shared: Arc<Shared>,
     /// `Some` until shutdown joins it.
     thread: Option<JoinHandle<()>>,
@@ -165,6 +182,159 @@ impl Drop for EmulatedTimerThread {
     }
 }
 
+/// Nanoseconds in one millisecond.
+pub(crate) const NANOS_PER_MS: u64 = 1_000_000;
+
+/// One emulated Windows timer service's millisecond policy: how the loop's
+/// absolute deadline becomes calls on the emulated timer thread.
+pub trait MsPolicy: Default + std::fmt::Debug + Send {
+    /// The backend's name in precedence lists.
+    const NAME: &'static str;
+    /// The emulated OS thread's name.
+    const THREAD_NAME: &'static str;
+    /// What the thread is, for the start error.
+    const THREAD_WHAT: &'static str;
+    /// The backend's resolution, ns.
+    const RESOLUTION_NS: u64;
+    /// The smallest useful distance between re-arms, ns.
+    const MIN_REARM_NS: u64;
+
+    /// Right after the thread started (nothing programmed yet).
+    fn started(&mut self, thread: &EmulatedTimerThread);
+    /// Programs the thread for `deadline` (`None`: disarm).
+    fn rearm(&mut self, thread: &EmulatedTimerThread, deadline: Option<MonoNs>);
+    /// Right before the thread is stopped.
+    fn stopping(&mut self, thread: &EmulatedTimerThread);
+}
+
+/// The host side of a started emulated backend.
+#[derive(Debug)]
+struct Host<P> {
+    /// The emulated OS timer thread.
+    thread: EmulatedTimerThread,
+    /// The eventfd the callback writes to; the backend's `wait_fd`. Declared
+    /// after `thread` so the thread is joined before the fd closes.
+    wake: WakeFd,
+    /// The policy's own state (event ids, the timer handle).
+    policy: P,
+}
+
+/// An alarm backend on the emulated OS timer thread, with policy `P`. See
+/// the module documentation.
+#[derive(Debug)]
+pub struct EmulatedBackend<P: MsPolicy> {
+    /// `Some` between start and stop.
+    host: Option<Host<P>>,
+    /// Re-arms since start.
+    rearm_calls: u64,
+}
+
+impl<P: MsPolicy> Default for EmulatedBackend<P> {
+    fn default() -> Self {
+        EmulatedBackend {
+            host: None,
+            rearm_calls: 0,
+        }
+    }
+}
+
+impl<P: MsPolicy> EmulatedBackend<P> {
+    /// A stopped backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn start_error(errno: Option<Errno>, reason: &str) -> StartError {
+        StartError {
+            backend: P::NAME,
+            errno,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+impl<P: MsPolicy> AlarmBackend for EmulatedBackend<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn start(&mut self) -> Result<(), StartError> {
+        if self.host.is_some() {
+            return Ok(());
+        }
+        let wake = WakeFd::new().map_err(|e| Self::start_error(Some(e), "eventfd failed"))?;
+        let thread = EmulatedTimerThread::spawn(P::THREAD_NAME, wake.raw()).map_err(|e| {
+            Self::start_error(
+                e.raw_os_error().map(Errno::from_raw),
+                &format!("cannot spawn {}", P::THREAD_WHAT),
+            )
+        })?;
+        let mut policy = P::default();
+        policy.started(&thread);
+        self.host = Some(Host {
+            thread,
+            wake,
+            policy,
+        });
+        self.rearm_calls = 0;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        let Some(mut host) = self.host.take() else {
+            return;
+        };
+        host.policy.stopping(&host.thread);
+        host.thread.shutdown();
+        // `wake` closes when `host` drops, after the join.
+    }
+
+    fn rearm(&mut self, deadline: Option<MonoNs>) -> Result<(), Errno> {
+        let host = self.host.as_mut().ok_or(Errno::EBADF)?;
+        self.rearm_calls += 1;
+        host.policy.rearm(&host.thread, deadline);
+        Ok(())
+    }
+
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.host.as_ref().map(|h| h.wake.as_fd())
+    }
+
+    fn consume(&mut self) -> Result<Wakeup, Errno> {
+        let host = self.host.as_ref().ok_or(Errno::EBADF)?;
+        Ok(Wakeup {
+            expirations: host.wake.drain()?,
+            wall_clock_stepped: false,
+        })
+    }
+
+    fn resolution_ns(&self) -> u64 {
+        P::RESOLUTION_NS
+    }
+
+    fn min_rearm_ns(&self) -> u64 {
+        P::MIN_REARM_NS
+    }
+
+    fn rearm_calls(&self) -> u64 {
+        self.rearm_calls
+    }
+
+    fn reinit_after_fork(&mut self) -> Result<(), StartError> {
+        if let Some(host) = self.host.take() {
+            host.thread.abandon_after_fork();
+            drop(host.wake);
+        }
+        self.start()
+    }
+}
+
+impl<P: MsPolicy> Drop for EmulatedBackend<P> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// The emulated OS timer thread's body.
 fn run(shared: &Shared) {
     let mut st = shared.lock();
@@ -197,7 +367,6 @@ fn run(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarm::sigwake::WakeFd;
 
     /// Sleeps until `until`, then drains the wake fd.
     fn drain_at(wake: &WakeFd, until: Instant) -> u64 {

@@ -9,7 +9,7 @@
 //! `CreateTimerQueueTimer`, `ChangeTimerQueueTimer` and
 //! `DeleteTimerQueueTimer` on the default queue; underneath they program the
 //! emulated OS timer thread of `hostemu`, whose "callback" writes
-//! to an eventfd that is the backend's [`AlarmBackend::wait_fd`].
+//! to an eventfd that is the backend's [`crate::alarm::AlarmBackend::wait_fd`].
 //!
 //! # Windows semantics kept
 //!
@@ -36,32 +36,18 @@
 //!
 //! # State machine
 //!
-//! `Stopped` (`host` `None`) --start (spawns the timer-queue thread,
-//! creates the parked timer)--> `Started` --rearm(Some)--> due in `d` ms,
-//! then every hour --rearm(None)--> parked --stop (deletes the timer, joins
-//! the thread, closes the eventfd)--> `Stopped`. No lock of ours: the timer
-//! loop owns the backend.
-//!
-//! # Fork
-//!
-//! As for `mmtimer`: [`AlarmBackend::reinit_after_fork`] abandons the
-//! parent's thread state untouched, closes the child's copy of the eventfd,
-//! and starts afresh.
+//! The backend's start, stop, consume and fork are `hostemu`'s
+//! `EmulatedBackend`; this file is its millisecond policy. start
+//! (creates the parked timer) --rearm(Some)--> due in `d` ms, then every
+//! hour --rearm(None)--> parked --stop (deletes the timer).
 
-use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-
-use super::hostemu::{EmulatedTimerThread, EventId};
-use super::sigwake::WakeFd;
-use super::{AlarmBackend, MonoNs, StartError, Wakeup};
+use super::MonoNs;
+use super::hostemu::{EmulatedBackend, EmulatedTimerThread, EventId, MsPolicy, NANOS_PER_MS};
 
 /// The name in precedence lists.
 pub const NAME: &str = "timerqueue";
-
-/// Nanoseconds in one millisecond.
-const NANOS_PER_MS: u64 = 1_000_000;
 
 /// The period the timer is created and re-armed with, in ms: one hour, as
 /// QEMU used; the loop re-arms before it ever repeats.
@@ -121,119 +107,35 @@ fn delete_timer_queue_timer(queue: &EmulatedTimerThread, timer: TimerHandle) {
     queue.cancel(timer.0);
 }
 
-/// The host side of a started backend.
-#[derive(Debug)]
-struct Host {
-    /// The emulated timer-queue thread.
-    queue: EmulatedTimerThread,
-    /// The eventfd the callback writes to; the backend's `wait_fd`. Declared
-    /// after `queue` so the thread is joined before the fd closes.
-    wake: WakeFd,
-    /// The one timer.
-    timer: TimerHandle,
-}
-
-/// The `timerqueue` backend. See the module documentation.
+/// The timer queue's policy: one periodic timer, moved on each re-arm.
 #[derive(Debug, Default)]
-pub struct TimerQueueBackend {
-    /// `Some` between start and stop.
-    host: Option<Host>,
-    /// `ChangeTimerQueueTimer` calls since start.
-    rearm_calls: u64,
-}
+pub struct TimerQueue;
 
-fn start_error(errno: Option<Errno>, reason: &str) -> StartError {
-    StartError {
-        backend: NAME,
-        errno,
-        reason: reason.to_owned(),
-    }
-}
+impl MsPolicy for TimerQueue {
+    const NAME: &'static str = NAME;
+    const THREAD_NAME: &'static str = "timerqueue-emul";
+    const THREAD_WHAT: &'static str = "the emulated timer-queue thread";
+    const RESOLUTION_NS: u64 = NANOS_PER_MS;
+    const MIN_REARM_NS: u64 = MIN_DUE_MS as u64 * NANOS_PER_MS;
 
-impl TimerQueueBackend {
-    /// A stopped backend.
-    pub fn new() -> TimerQueueBackend {
-        TimerQueueBackend::default()
-    }
-}
-
-impl AlarmBackend for TimerQueueBackend {
-    fn name(&self) -> &'static str {
-        NAME
+    /// Creates the one timer, parked.
+    fn started(&mut self, thread: &EmulatedTimerThread) {
+        create_timer_queue_timer(thread, PARKED_DUE_MS, DUMMY_PERIOD_MS);
     }
 
-    fn start(&mut self) -> Result<(), StartError> {
-        if self.host.is_some() {
-            return Ok(());
-        }
-        let wake = WakeFd::new().map_err(|e| start_error(Some(e), "eventfd failed"))?;
-        let queue = EmulatedTimerThread::spawn("timerqueue-emul", wake.raw()).map_err(|e| {
-            start_error(
-                e.raw_os_error().map(Errno::from_raw),
-                "cannot spawn the emulated timer-queue thread",
-            )
-        })?;
-        let timer = create_timer_queue_timer(&queue, PARKED_DUE_MS, DUMMY_PERIOD_MS);
-        self.host = Some(Host { queue, wake, timer });
-        self.rearm_calls = 0;
-        Ok(())
-    }
-
-    fn stop(&mut self) {
-        let Some(mut host) = self.host.take() else {
-            return;
-        };
-        delete_timer_queue_timer(&host.queue, host.timer);
-        host.queue.shutdown();
-        // `wake` closes when `host` drops, after the join.
-    }
-
-    fn rearm(&mut self, deadline: Option<MonoNs>) -> Result<(), Errno> {
-        let host = self.host.as_ref().ok_or(Errno::EBADF)?;
-        self.rearm_calls += 1;
+    /// Moves the timer: due at the deadline, or parked.
+    fn rearm(&mut self, thread: &EmulatedTimerThread, deadline: Option<MonoNs>) {
         let due_ms = match deadline {
             Some(d) => due_ms_for(d, MonoNs::host_now()),
             None => PARKED_DUE_MS,
         };
-        change_timer_queue_timer(&host.queue, host.timer, due_ms, DUMMY_PERIOD_MS);
-        Ok(())
+        change_timer_queue_timer(thread, THE_TIMER, due_ms, DUMMY_PERIOD_MS);
     }
 
-    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.host.as_ref().map(|h| h.wake.as_fd())
-    }
-
-    fn consume(&mut self) -> Result<Wakeup, Errno> {
-        let host = self.host.as_ref().ok_or(Errno::EBADF)?;
-        Ok(Wakeup {
-            expirations: host.wake.drain()?,
-            wall_clock_stepped: false,
-        })
-    }
-
-    fn resolution_ns(&self) -> u64 {
-        NANOS_PER_MS
-    }
-
-    fn min_rearm_ns(&self) -> u64 {
-        u64::from(MIN_DUE_MS) * NANOS_PER_MS
-    }
-
-    fn rearm_calls(&self) -> u64 {
-        self.rearm_calls
-    }
-
-    fn reinit_after_fork(&mut self) -> Result<(), StartError> {
-        if let Some(host) = self.host.take() {
-            host.queue.abandon_after_fork();
-            drop(host.wake);
-        }
-        self.start()
+    fn stopping(&mut self, thread: &EmulatedTimerThread) {
+        delete_timer_queue_timer(thread, THE_TIMER);
     }
 }
 
-impl Drop for TimerQueueBackend {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+/// The `timerqueue` backend. See the module documentation.
+pub type TimerQueueBackend = EmulatedBackend<TimerQueue>;
