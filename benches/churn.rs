@@ -239,6 +239,8 @@ fn run(alarm: &str, expiring: usize, secs: f64) -> Result<Outcome, String> {
             consume_errors: d(|s| s.consume_errors),
             timers_run: d(|s| s.timers_run),
             wall_steps: d(|s| s.wall_steps),
+            poll_errors: d(|s| s.poll_errors),
+            last_poll_error: after.last_poll_error,
         },
         ops: ops.load(Ordering::Relaxed),
         secs,

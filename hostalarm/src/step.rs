@@ -41,7 +41,7 @@
 use nix::errno::Errno;
 
 use itimer_sync::Arc;
-use itimer_sync::atomic::{AtomicU64, Ordering};
+use itimer_sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use crate::alarm::{AlarmBackend, MonoNs, Wakeup};
 use crate::clock::{ClockType, Clocks, WallStep};
@@ -70,6 +70,11 @@ pub struct LoopStats {
     pub timers_run: u64,
     /// Wall-clock steps detected (each fired the HOST reset notifiers).
     pub wall_steps: u64,
+    /// Waits of the real timer loop that failed (`poll` errors other than
+    /// `EINTR`); each is followed by a back-off sleep, never a busy retry.
+    pub poll_errors: u64,
+    /// The errno of the latest failed wait, if any failed.
+    pub last_poll_error: Option<Errno>,
 }
 
 /// The live counters behind [`LoopStats`]; written by the pass, read by
@@ -85,6 +90,9 @@ pub(crate) struct StatCounters {
     consume_errors: AtomicU64,
     timers_run: AtomicU64,
     wall_steps: AtomicU64,
+    poll_errors: AtomicU64,
+    /// The raw errno of the latest failed wait; 0 until one fails.
+    last_poll_errno: AtomicI32,
 }
 
 fn bump(c: &AtomicU64, by: u64) {
@@ -104,7 +112,18 @@ impl StatCounters {
             consume_errors: r(&self.consume_errors),
             timers_run: r(&self.timers_run),
             wall_steps: r(&self.wall_steps),
+            poll_errors: r(&self.poll_errors),
+            last_poll_error: match self.last_poll_errno.load(Ordering::Relaxed) {
+                0 => None,
+                raw => Some(Errno::from_raw(raw)),
+            },
         }
+    }
+
+    /// Records a failed wait of the real timer loop.
+    pub(crate) fn poll_failed(&self, e: Errno) {
+        self.last_poll_errno.store(e as i32, Ordering::Relaxed);
+        bump(&self.poll_errors, 1);
     }
 }
 

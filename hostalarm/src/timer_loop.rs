@@ -14,6 +14,7 @@
 //!       pass(cause)                  consume → run timers → re-arm if changed
 //!       poll(alarm fd, eventfd)      no timeout (1 ms after a failed pass)
 //!       cause = which fds were readable; drain the eventfd
+//!       (poll failed: count it, sleep the back-off, retry)
 //!   } until shutdown
 //!   stop the backend (on this thread)
 //! ```
@@ -23,6 +24,14 @@
 //! directs its signal at the thread that started it. Callbacks run on the
 //! loop thread; one that panics ends the loop thread (timers then stay
 //! armed and unrun until the loop is dropped and another started).
+//!
+//! A `poll` that fails (other than `EINTR`) is counted in
+//! [`LoopStats::poll_errors`] with its errno in
+//! [`LoopStats::last_poll_error`], and the loop sleeps before it polls
+//! again: [`POLL_BACKOFF_MIN_MS`], doubling with each consecutive failure
+//! up to [`POLL_BACKOFF_MAX_MS`], back to the minimum after a wait that
+//! works. A lasting error (a descriptor limit lowered under the loop, say)
+//! is so a slow, visible retry, never a busy loop.
 //!
 //! A thread arming a timer earlier than the armed deadline kicks the
 //! eventfd through the notify handshake ([`crate::notify`]); the eventfd
@@ -54,6 +63,7 @@
 
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -73,6 +83,37 @@ use crate::step::{BackendAccess, LoopCore, LoopStats, StatCounters, WakeCause};
 /// Poll timeout after a failed pass (a failed `rearm` leaves the host timer
 /// in an unknown state, so the loop retries on its own), ms.
 pub const RETRY_AFTER_ERROR_MS: u16 = 1;
+
+/// The sleep after a first failed `poll`, ms.
+pub const POLL_BACKOFF_MIN_MS: u64 = 1;
+
+/// The longest sleep between failed `poll`s, ms (also the longest a drop of
+/// the loop may wait for a backing-off loop thread).
+pub const POLL_BACKOFF_MAX_MS: u64 = 100;
+
+/// Consecutive failed waits, and the sleep each earns.
+#[derive(Debug, Default)]
+struct PollBackoff {
+    failures: u32,
+}
+
+impl PollBackoff {
+    /// The sleep after one more failure: the minimum, doubled per earlier
+    /// consecutive failure, at most the maximum.
+    fn failed(&mut self) -> Duration {
+        let ms = POLL_BACKOFF_MIN_MS
+            .checked_shl(self.failures)
+            .unwrap_or(POLL_BACKOFF_MAX_MS)
+            .min(POLL_BACKOFF_MAX_MS);
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_millis(ms)
+    }
+
+    /// A wait worked: the next failure starts from the minimum.
+    fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+}
 
 /// Why the loop could not start (or restart after fork).
 #[derive(Debug)]
@@ -253,6 +294,7 @@ fn loop_thread(shared: Arc<LoopShared>, clocks: Clocks, startup: Startup, report
     let notifier = &*shared.notifier;
     let mut core = LoopCore::new(clocks, shared.stats.clone());
     let mut cause = WakeCause::default();
+    let mut backoff = PollBackoff::default();
     while !shared.shutdown.load(Ordering::SeqCst) {
         let failed = core
             .pass(&mut SlotAccess(&shared.backend), cause, notifier)
@@ -286,6 +328,7 @@ fn loop_thread(shared: Arc<LoopShared>, clocks: Clocks, startup: Startup, report
         };
         match poll(&mut fds, timeout) {
             Ok(_) => {
+                backoff.succeeded();
                 let ready = |f: &PollFd| {
                     f.revents().is_some_and(|r| {
                         r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
@@ -300,7 +343,10 @@ fn loop_thread(shared: Arc<LoopShared>, clocks: Clocks, startup: Startup, report
             // A signal (the `unix` backend's SIGALRM) interrupted the wait:
             // its eventfd is readable on the next poll.
             Err(Errno::EINTR) => {}
-            Err(_) => {}
+            Err(e) => {
+                shared.stats.poll_failed(e);
+                std::thread::sleep(backoff.failed());
+            }
         }
     }
     let backend = shared.backend.lock().take();
@@ -462,5 +508,23 @@ impl Drop for TimerLoop {
             }
         }
         self.clocks.unbind();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_backoff_doubles_to_its_cap_and_resets_after_a_working_wait() {
+        let mut b = PollBackoff::default();
+        let ms: Vec<u128> = (0..10).map(|_| b.failed().as_millis()).collect();
+        assert_eq!(ms, [1, 2, 4, 8, 16, 32, 64, 100, 100, 100]);
+        for _ in 0..100 {
+            b.failed();
+        }
+        assert_eq!(b.failed(), Duration::from_millis(POLL_BACKOFF_MAX_MS));
+        b.succeeded();
+        assert_eq!(b.failed(), Duration::from_millis(POLL_BACKOFF_MIN_MS));
     }
 }

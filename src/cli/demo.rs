@@ -512,6 +512,12 @@ fn print_summary(kernel: &Kernel, r: &Record, ran: Duration) {
         stats.spurious_wakeups,
         stats.rearm_calls
     );
+    if let Some(e) = stats.last_poll_error {
+        println!(
+            "  timer loop: {} failed waits (last {e}), each retried after a back-off",
+            stats.poll_errors
+        );
+    }
     println!(
         "  {:<14} {:<9} {:<7} {:>7} {:>13} {:>11} {:>8}",
         "timer", "clock", "notify", "period", "notifications", "expirations", "overruns"
