@@ -37,7 +37,7 @@ use bitflags::bitflags;
 use nix::errno::Errno;
 
 use crate::abi::{CLOCK_MAX, SIGALRM, SIGEV_SIGNAL, Sigevent};
-use crate::process::{Credentials, LwpId, Pid};
+use crate::ids::{Credentials, LwpId, Pid};
 use crate::time::{ItimerSpecNs, Nsec};
 
 bitflags! {

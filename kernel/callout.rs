@@ -17,7 +17,7 @@ use nix::errno::Errno;
 
 use crate::abi::CLOCK_HIGHRES;
 use crate::backend::{BackendTimer, ClockRegistry, Fire, SettimeFlags, TimerCreate};
-use crate::process::{Credentials, LwpId, Pid};
+use crate::ids::{Credentials, LwpId, Pid};
 use crate::time::{ItimerSpecNs, Nsec};
 
 /// An armed timeout; see the module docs.

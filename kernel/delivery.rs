@@ -33,7 +33,7 @@
 
 use nix::errno::Errno;
 
-use crate::process::{ProcShared, ProcState, Process};
+use crate::proc::{ProcShared, ProcState, Process};
 use crate::service::ServiceThread;
 use crate::sync::{Arc, MutexGuard};
 
@@ -48,9 +48,11 @@ pub(crate) fn ensure_delivery(
         return Ok(());
     }
     let p2 = p.clone();
-    st.delivery = Some(ServiceThread::spawn(&p.kernel, "itimer-psig", move || {
-        delivery_loop(p2)
-    })?);
+    st.delivery = Some(ServiceThread::spawn(
+        &p.kernel.service_threads,
+        "itimer-psig",
+        move || delivery_loop(p2),
+    )?);
     Ok(())
 }
 

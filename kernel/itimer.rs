@@ -31,10 +31,9 @@
 //! `DELAYTIMER_MAX`) and clears `pending`; a port retrieval
 //! (`timer_port_callback`) also reports `pending` as `portev_events`.
 //!
-//! # Lock order
+//! # Locks
 //!
-//! backend per-timer lock → `p_lock` → `it_mutex` → port queue lock.
-//! `timer_fire` of a signal timer takes `p_lock` then `it_mutex`; every
+//! The order is stated once, in [`crate`]. `timer_fire` of a signal timer takes `p_lock` then `it_mutex`; every
 //! other notification only `it_mutex` (then, for a port timer, the port
 //! queue lock to post the cached event). A port retrieval runs
 //! `timer_port_callback` after dropping the queue lock.
@@ -56,10 +55,12 @@ use crate::abi::{
     Siginfo,
 };
 use crate::backend::{BackendTimer, Fire, SettimeFlags, TimerCreate};
+use crate::ids::{LwpId, Pid};
 use crate::lock::{GrabMode, timer_delete_locked, timer_grab, timer_release};
-use crate::port::{Caller, Port, PortLink};
-use crate::process::{LwpId, ProcShared};
-use crate::sigqueue::SigKey;
+use crate::port::queue::{EventSource, Port, PortLink};
+use crate::port::table::Caller;
+use crate::proc::ProcShared;
+use crate::sigqueue::{SigConsumer, SigKey};
 use crate::sync::{Arc, Condvar, Mutex};
 use crate::table::{Alloc, Growth, LiveSlot};
 use crate::time::ItimerSpecNs;
@@ -250,7 +251,10 @@ pub(crate) fn timer_create(
     });
     if let Some(port) = port {
         // Reserve the cached event's slot now, so timer_fire never fails.
-        match port.attach_timer(core.clone(), ev.sigev_port.portnfy_user) {
+        match port.attach_timer(
+            Arc::new(Box::new(TimerEvents(core.clone()))),
+            ev.sigev_port.portnfy_user,
+        ) {
             Ok(source) => core.it_mutex.lock().port = Some(PortLink { port, source }),
             Err(e) => {
                 p.p_lock.lock().timers.free_slot(id);
@@ -298,7 +302,7 @@ pub(crate) fn timer_create(
         return Err(Errno::ESRCH);
     }
     if let Some(key) = sigq_key {
-        st.sig.set_owner(key, core);
+        st.sig.set_owner(key, Arc::new(Box::new(core)));
     }
     st.timers.publish(
         id,
@@ -455,7 +459,7 @@ pub(crate) fn timer_fire(core: &ItCore, k: u64) {
         if let Some(owner) = st.sig.enqueue(key) {
             // Discarded at generation (ignored and not blocked): the
             // consumption callback runs at once.
-            timer_signal(&owner);
+            owner.consumed();
         } else {
             core.proc.p_sigcv.notify_all();
         }
@@ -514,5 +518,36 @@ pub(crate) fn timer_close_port(core: &ItCore, port: &Arc<Port>, source: u64) {
         s.port = None;
         s.flags.remove(ItFlags::PORT);
         s.pending = 0;
+    }
+}
+
+/// A timer as the consumer of its signal entry: `timer_signal`.
+impl SigConsumer for Arc<ItCore> {
+    fn consumed(&self) -> i32 {
+        timer_signal(self)
+    }
+}
+
+/// A timer as the source of its port's cached event: the port's callbacks
+/// on it are `timer_port_callback` and `timer_close_port` (illumos passes
+/// the same pair as the event's `portkev_callback`).
+#[derive(Debug)]
+struct TimerEvents(Arc<ItCore>);
+
+impl EventSource for TimerEvents {
+    fn owner(&self) -> Pid {
+        self.0.proc.pid
+    }
+
+    fn object(&self) -> u64 {
+        self.0.id as u64
+    }
+
+    fn taken(&self, port: &Arc<Port>, source: u64) -> Option<i32> {
+        timer_port_callback(&self.0, port, source)
+    }
+
+    fn port_closed(&self, port: &Arc<Port>, source: u64) {
+        timer_close_port(&self.0, port, source);
     }
 }

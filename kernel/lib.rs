@@ -14,25 +14,22 @@
 //! real ones from `clock_backends`; the kernel's tests use
 //! `manual_clock`).
 //!
-//! ## Modules, top to bottom
+//! ## Reading order (the imports' order: each group names only groups above it)
 //!
-//! | module | concept |
-//! |---|---|
-//! | [`typed`] / [`raw`] | the two faces of the syscalls |
-//! | [`notify_thread`] | `SIGEV_THREAD`: the model's libc, a private port and a notification thread |
-//! | [`itimer`] | timer_create/settime/gettime/getoverrun/delete, `timer_fire`, the consumption callbacks `timer_signal` and `timer_port_callback`, `timer_close_port` |
-//! | [`lock`] | the `ITLK_LOCKED` / `ITLK_REMOVE` protocol |
-//! | [`table`] | the per-process timer table and its growth |
-//! | [`backend`] | the clock-backend contract and registry, `clock_*` |
-//! | [`sigqueue`] / [`signal`] | the signal queue, dispositions (default, ignore, handler), the mask, `sigtimedwait` |
-//! | [`delivery`] | the delivery thread running signal handlers (illumos `psig`) |
-//! | [`port`] | event ports: the queue and its slots, `port_getn`, alert mode, the cached timer event |
-//! | [`callout`] | timeouts without timed waits |
-//! | [`service`] | the threads the kernel spawns: counted, joined at exit |
-//! | [`process`] / [`kernel`] | processes, LWPs, exit; the process and port tables |
-//! | [`abi`] / [`time`] | ABI numbers and structures; validated times |
+//! | # | module | concept |
+//! |---|---|---|
+//! | 1 | [`abi`] / [`ids`] / [`time`] / [`sync`] | ABI numbers and structures; pids, LWP ids, credentials, timer and port ids; validated times; the sync seam (`itimer-sync`) |
+//! | 2 | [`backend`] / [`callout`] / [`service`] | the clock-backend contract and registry, `clock_*`; timeouts without timed waits; the threads the kernel spawns, counted |
+//! | 3 | [`port::queue`] / [`port::table`] / [`shared`] | one port's event queue (it reaches a timer only through the callback the association carries); the kernel's port table; what the kernel and every process share |
+//! | 4 | the core, which illumos also ties together: [`proc`] (`proc_t`, `p_lock`), [`table`] (the timer table and its growth), [`itimer`] (timer_create/settime/gettime/getoverrun/delete, `timer_fire`, the consumption callbacks), [`lock`] (`ITLK_LOCKED` / `ITLK_REMOVE`), [`sigqueue`] (the signal queue; a timer's entry carries its consumption callback, illumos `sq_func`), [`port`] (the port syscalls, `port_getn`, alert mode), [`notify_thread`] (`SIGEV_THREAD`: the model's libc on a private port) | |
+//! | 5 | [`delivery`] / [`signal`] | the delivery thread running handlers (illumos `psig`); dispositions, the mask, `sigtimedwait` |
+//! | 6 | [`process`] / [`kernel`] | the process handle's operations (LWPs, status, exit); the kernel handle (boot, spawn) |
+//! | 7 | [`typed`] / [`raw`] | the two faces of the syscalls |
 //!
-//! ## Lock order (whole crate)
+//! `tests/architecture.rs` (in the workspace root) checks that the core
+//! (group 4) is the only import cycle and holds at most seven modules.
+//!
+//! ## Lock order (whole crate; the one statement, which every module links to)
 //!
 //! libc's SIGEV_THREAD service lock → backend per-timer lock → `p_lock` →
 //! `it_mutex` → port queue lock. The kernel's process-table and port-table
@@ -48,6 +45,7 @@ pub mod abi;
 pub mod backend;
 pub mod callout;
 pub mod delivery;
+pub mod ids;
 pub mod itimer;
 pub mod kernel;
 pub mod lock;
@@ -55,9 +53,12 @@ pub mod lock;
 pub mod manual_clock;
 pub mod notify_thread;
 pub mod port;
+
+pub mod proc;
 pub mod process;
 pub mod raw;
 pub mod service;
+pub mod shared;
 pub mod signal;
 pub mod sigqueue;
 pub mod table;

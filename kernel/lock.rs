@@ -29,16 +29,17 @@
 //!   never runs for it), detaches its port event, and orphans a queued
 //!   signal entry.
 //!
-//! # Lock order
+//! # Locks
 //!
-//! `p_lock` → `it_mutex`. Holding a timer (`LOCKED`) is not a mutex and is
+//! `p_lock` before `it_mutex`, as in the one statement of the order
+//! ([`crate`]). Holding a timer (`LOCKED`) is not a mutex and is
 //! never held across a wait for `p_lock` by anyone else's protocol step, but
 //! a thread holding a timer must not try to hold a second one.
 
 use nix::errno::Errno;
 
 use crate::itimer::Itimer;
-use crate::process::{ProcShared, ProcState};
+use crate::proc::{ProcShared, ProcState};
 use crate::sync::{Arc, MutexGuard};
 use crate::table::Itlk;
 

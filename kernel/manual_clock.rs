@@ -25,7 +25,7 @@ use nix::errno::Errno;
 use slab::Slab;
 
 use crate::backend::{BackendTimer, ClockBackend, ClockRegistry, Fire, SettimeFlags, TimerCreate};
-use crate::process::Credentials;
+use crate::ids::Credentials;
 use crate::sync::{Arc, Mutex};
 use crate::time::{ItimerSpecNs, Nsec};
 

@@ -57,13 +57,13 @@ use std::sync::Arc as StdArc;
 use nix::errno::Errno;
 
 use crate::abi::{PORT_SOURCE_TIMER, PortNotify, SIGEV_THREAD, Sigevent};
+use crate::ids::TimerId;
 use crate::itimer;
 use crate::port::{self, Caller};
-use crate::process::{ProcShared, Process};
+use crate::proc::{ProcShared, Process};
 use crate::service::ServiceThread;
 use crate::sync::atomic::Ordering;
 use crate::sync::{Arc, Condvar, Mutex};
-use crate::typed::TimerId;
 
 /// What a SIGEV_THREAD callback is told about one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,9 +194,11 @@ pub(crate) fn timer_create(
 fn start(p: &Arc<ProcShared>, st: &mut NotifyState) -> Result<i32, Errno> {
     let port = port::port_create(p, Caller::Libc)?;
     let p2 = p.clone();
-    match ServiceThread::spawn(&p.kernel, "itimer-sigev-thread", move || {
-        notify_loop(p2, port)
-    }) {
+    match ServiceThread::spawn(
+        &p.kernel.service_threads,
+        "itimer-sigev-thread",
+        move || notify_loop(p2, port),
+    ) {
         Ok(thread) => {
             st.port = Some(port);
             st.thread = Some(thread);

@@ -1,17 +1,9 @@
-//! Processes: identity, credentials, `p_lock`, LWPs, and exit.
+//! Processes: the handle's operations: LWPs, status, and exit.
 //!
 //! Models the parts of illumos `proc_t` the timer subsystem touches.
 //!
-//! # Locks
-//!
-//! * `p_lock` ([`ProcShared::p_lock`]) guards [`ProcState`]: the timer table
-//!   (slots, their `ITLK_*` bits and blocker counts), the signal queue, the
-//!   LWP set, the exit flag and the handle of the signal delivery thread.
-//! * [`ProcShared::p_sigcv`] is waited on with `p_lock` by signal waiters
-//!   (`sigtimedwait`); each timer's `it_cv` is waited on with `p_lock` by
-//!   `timer_lock` blockers.
-//! * Lock order: backend per-timer lock → `p_lock` → `it_mutex` → a port's
-//!   queue lock. Nothing is called into a backend with `p_lock` held.
+//! The process structure and its locks are in [`crate::proc`]; the lock
+//! order is stated once, in [`crate`].
 //!
 //! # Exit
 //!
@@ -39,113 +31,12 @@
 //! The handle a service thread gives to callbacks and handlers
 //! (`Process::service_view`) does not exit the process when dropped.
 
-use std::collections::BTreeSet;
-
 use nix::errno::Errno;
 
-use crate::kernel::KernelShared;
-use crate::notify_thread::NotifyService;
-use crate::sigqueue::SigState;
-use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
-use crate::table::TimerTable;
+use crate::sync::atomic::Ordering;
 
-/// A process id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Pid(pub i32);
-
-/// An LWP (thread) id within a process; the first LWP is [`LwpId::MAIN`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LwpId(pub i32);
-
-impl LwpId {
-    /// Every process starts with this LWP.
-    pub const MAIN: LwpId = LwpId(1);
-}
-
-/// Who a process runs as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Credentials {
-    /// User id, reported as `si_uid`.
-    pub uid: u32,
-    /// Holds the privileges for `clock_settime` and the HIGHRES resolution
-    /// guard's exemption (illumos `PRIV_SYS_TIME` / `PRIV_PROC_CLOCK_HIGHRES`).
-    pub privileged: bool,
-}
-
-impl Credentials {
-    /// uid 0, privileged.
-    pub const ROOT: Credentials = Credentials {
-        uid: 0,
-        privileged: true,
-    };
-
-    /// An unprivileged user.
-    pub fn user(uid: u32) -> Credentials {
-        Credentials {
-            uid,
-            privileged: false,
-        }
-    }
-}
-
-/// What `p_lock` guards.
-#[derive(Debug)]
-pub(crate) struct ProcState {
-    /// The timer table (illumos `p_itimer`).
-    pub timers: TimerTable,
-    /// The signal queue and dispositions.
-    pub sig: SigState,
-    /// Live LWPs.
-    pub lwps: BTreeSet<LwpId>,
-    /// The next LWP id to hand out.
-    pub next_lwp: i32,
-    /// Set once by exit; never cleared.
-    pub exited: bool,
-    /// The signal delivery thread, once a handler was installed; taken by
-    /// exit.
-    pub delivery: Option<crate::service::ServiceThread>,
-}
-
-/// The shared core of a process, referenced by its handle and its timers.
-pub(crate) struct ProcShared {
-    /// This process's id.
-    pub pid: Pid,
-    /// Its credentials (immutable).
-    pub cred: Credentials,
-    /// The kernel it runs on.
-    pub kernel: Arc<KernelShared>,
-    /// `p_lock`: see the module docs.
-    pub p_lock: Mutex<ProcState>,
-    /// Signal waiters sleep here, with `p_lock`.
-    pub p_sigcv: Condvar,
-    /// Set by exit, before it wakes anyone; never cleared. The lock-free
-    /// twin of `ProcState::exited`, for waiters that hold a port queue lock
-    /// (which comes after `p_lock` in the lock order).
-    pub exiting: AtomicBool,
-    /// libc's SIGEV_THREAD service (its own lock, before every kernel
-    /// lock).
-    pub notify: NotifyService,
-}
-
-impl std::fmt::Debug for ProcShared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcShared")
-            .field("pid", &self.pid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ProcShared {
-    /// Takes `p_lock`, failing with `ESRCH` once the process has exited.
-    pub fn lock_live(&self) -> Result<MutexGuard<'_, ProcState>, Errno> {
-        let st = self.p_lock.lock();
-        if st.exited {
-            return Err(Errno::ESRCH);
-        }
-        Ok(st)
-    }
-}
+pub use crate::ids::{Credentials, LwpId, Pid};
+pub use crate::proc::Process;
 
 /// Resource counts of a process (see [`Process::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,54 +71,7 @@ pub struct TimerStatus {
     pub lwp: Option<LwpId>,
 }
 
-/// A handle to a running process. Syscalls are methods on it (the typed
-/// layer directly, the raw layer through [`Process::raw`]). Dropping the
-/// handle [`Kernel::spawn_process`](crate::Kernel::spawn_process) returned
-/// exits the process; dropping the view a callback or handler is given
-/// does not.
-#[derive(Debug)]
-pub struct Process {
-    pub(crate) shared: Arc<ProcShared>,
-    /// Whether dropping this handle exits the process.
-    exits_on_drop: bool,
-}
-
 impl Process {
-    pub(crate) fn new(pid: Pid, cred: Credentials, kernel: Arc<KernelShared>) -> Process {
-        let timer_max = kernel.config.timer_max;
-        let mut lwps = BTreeSet::new();
-        lwps.insert(LwpId::MAIN);
-        let state = ProcState {
-            timers: TimerTable::new(timer_max),
-            sig: SigState::new(),
-            lwps,
-            next_lwp: LwpId::MAIN.0 + 1,
-            exited: false,
-            delivery: None,
-        };
-        Process {
-            shared: Arc::new(ProcShared {
-                pid,
-                cred,
-                kernel,
-                p_lock: Mutex::new(state),
-                p_sigcv: Condvar::new(),
-                exiting: AtomicBool::new(false),
-                notify: NotifyService::default(),
-            }),
-            exits_on_drop: true,
-        }
-    }
-
-    /// A handle to the same process that does not exit it when dropped:
-    /// what service threads hand to callbacks and signal handlers.
-    pub(crate) fn service_view(shared: Arc<ProcShared>) -> Process {
-        Process {
-            shared,
-            exits_on_drop: false,
-        }
-    }
-
     /// This process's id.
     pub fn pid(&self) -> Pid {
         self.shared.pid

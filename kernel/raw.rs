@@ -8,8 +8,9 @@
 use nix::errno::Errno;
 
 use crate::abi::{Itimerspec, PortEvent, Sigevent, Siginfo, Timespec};
+use crate::ids::LwpId;
 use crate::port::{self, Caller};
-use crate::process::{LwpId, Process};
+use crate::proc::Process;
 use crate::sigqueue::{Disposition, SigSet};
 use crate::time::Nsec;
 use crate::{itimer, signal};

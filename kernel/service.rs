@@ -17,16 +17,34 @@
 
 use nix::errno::Errno;
 
-use crate::kernel::KernelShared;
-use crate::sync::atomic::Ordering;
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::thread::{self, JoinHandle};
 
+/// The kernel's count of service threads whose bodies are running. The
+/// kernel holds one; each service thread holds a share of it while its
+/// body runs.
+#[derive(Debug)]
+pub(crate) struct ServiceCount(AtomicUsize);
+
+impl ServiceCount {
+    /// No service thread yet.
+    pub fn new() -> ServiceCount {
+        ServiceCount(AtomicUsize::new(0))
+    }
+
+    /// Service threads whose bodies are running now.
+    pub fn live(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// Decrements the live count when the body ends, panicking or not.
-struct Alive<'a>(&'a KernelShared);
+struct Alive<'a>(&'a ServiceCount);
 
 impl Drop for Alive<'_> {
     fn drop(&mut self) {
-        self.0.service_threads.fetch_sub(1, Ordering::SeqCst);
+        self.0.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -44,15 +62,15 @@ impl std::fmt::Debug for ServiceThread {
 }
 
 impl ServiceThread {
-    /// Spawns `body` as service thread `name` of `kernel`. `EAGAIN` if the
-    /// host cannot make a thread.
+    /// Spawns `body` as service thread `name`, counted in `count` (the
+    /// kernel's). `EAGAIN` if the host cannot make a thread.
     pub fn spawn(
-        kernel: &crate::sync::Arc<KernelShared>,
+        count: &Arc<ServiceCount>,
         name: &str,
         body: impl FnOnce() + Send + 'static,
     ) -> Result<ServiceThread, Errno> {
-        kernel.service_threads.fetch_add(1, Ordering::SeqCst);
-        let k = kernel.clone();
+        count.0.fetch_add(1, Ordering::SeqCst);
+        let k = count.clone();
         let spawned = thread::spawn_named(name, move || {
             let _alive = Alive(&k);
             body();
@@ -60,7 +78,7 @@ impl ServiceThread {
         let handle = match spawned {
             Ok(h) => h,
             Err(_) => {
-                kernel.service_threads.fetch_sub(1, Ordering::SeqCst);
+                count.0.fetch_sub(1, Ordering::SeqCst);
                 return Err(Errno::EAGAIN);
             }
         };

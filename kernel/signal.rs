@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use crate::abi::Siginfo;
 use crate::callout::Callout;
 use crate::delivery::ensure_delivery;
-use crate::process::ProcShared;
+use crate::proc::ProcShared;
 use crate::sigqueue::{Disposition, SigSet, Taken, check_settable};
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicBool, Ordering};

@@ -37,12 +37,24 @@ use nix::errno::Errno;
 use slab::Slab;
 
 use crate::abi::{NSIG, SIGKILL, SIGSTOP, Siginfo};
-use crate::itimer::{ItCore, timer_signal};
-use crate::process::Process;
+use crate::proc::Process;
 use crate::sync::Arc;
 
 /// Index of an entry in the process's signal slab.
 pub type SigKey = usize;
+
+/// The consumption callback a timer's entry carries (illumos `sq_func`
+/// with its back-pointer `sq_backptr`: `timer_signal` on the timer), so
+/// that this queue names no timer code. Run with `p_lock` held.
+pub(crate) trait SigConsumer: Send + Sync + std::fmt::Debug {
+    /// The entry was consumed (or discarded at generation): latch and
+    /// return the overrun to report as `si_overrun`.
+    fn consumed(&self) -> i32;
+}
+
+/// An entry's consumer, as the entry holds it (boxed because loom's `Arc`
+/// cannot hold an unsized value).
+pub(crate) type SigConsumerRef = Arc<Box<dyn SigConsumer>>;
 
 /// A set of signals 1..NSIG, bit `signo - 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -154,7 +166,7 @@ pub enum Disposition {
 enum EntryKind {
     /// A timer's preallocated entry; the owner is set once the timer is
     /// published.
-    Timer(Option<Arc<ItCore>>),
+    Timer(Option<SigConsumerRef>),
     /// A timer's entry whose timer was deleted while it was queued.
     Orphan,
 }
@@ -178,7 +190,7 @@ struct List {
 #[derive(Debug)]
 pub(crate) struct Taken {
     pub info: Siginfo,
-    pub owner: Option<Arc<ItCore>>,
+    pub owner: Option<SigConsumerRef>,
 }
 
 impl Taken {
@@ -187,7 +199,7 @@ impl Taken {
     pub fn complete(self) -> Siginfo {
         let mut info = self.info;
         if let Some(owner) = self.owner {
-            info.si_overrun = timer_signal(&owner);
+            info.si_overrun = owner.consumed();
         }
         info
     }
@@ -225,7 +237,7 @@ impl SigState {
     }
 
     /// Records the timer that owns entry `key`.
-    pub fn set_owner(&mut self, key: SigKey, owner: Arc<ItCore>) {
+    pub fn set_owner(&mut self, key: SigKey, owner: SigConsumerRef) {
         self.entries[key].kind = EntryKind::Timer(Some(owner));
     }
 
@@ -242,7 +254,7 @@ impl SigState {
     /// Queues entry `key` (illumos `sigaddqa`). Returns the owner when the
     /// signal is discarded at generation instead (ignored and not blocked):
     /// the caller runs its consumption callback.
-    pub fn enqueue(&mut self, key: SigKey) -> Option<Arc<ItCore>> {
+    pub fn enqueue(&mut self, key: SigKey) -> Option<SigConsumerRef> {
         let signo = self.entries[key].info.si_signo;
         if self.discards(signo) {
             return match &self.entries[key].kind {

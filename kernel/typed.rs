@@ -10,10 +10,13 @@ use crate::abi::{
     self, Itimerspec, PORT_ALERT_SET, PORT_ALERT_UPDATE, PortEvent, PortNotify, SIGEV_NONE,
     SIGEV_PORT, SIGEV_SIGNAL, Sigevent, Siginfo, TIMER_ABSTIME, Timespec,
 };
+use crate::ids::LwpId;
 use crate::notify_thread::ThreadCallback;
-use crate::process::{LwpId, Process};
+use crate::proc::Process;
 use crate::sigqueue::{Disposition, SigSet};
 use crate::time::Nsec;
+
+pub use crate::ids::{PortId, TimerId};
 
 /// A clock id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,14 +38,6 @@ impl ClockId {
     /// The VM clock (ours): guest time that stops with the VM.
     pub const VM: ClockId = ClockId(abi::CLOCK_VM);
 }
-
-/// A timer id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TimerId(pub i32);
-
-/// An event port id (kernel-wide; see [`crate::port`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PortId(pub i32);
 
 /// How [`Process::port_alert`] sets alert mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
