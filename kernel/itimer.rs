@@ -435,15 +435,6 @@ fn detach_port(core: &ItCore) {
 
 /// `timer_fire`: `k >= 1` expirations happened. See the module docs.
 pub(crate) fn timer_fire(core: &ItCore, k: u64) {
-    // Deliberately broken variant, compiled only for the loom suite's proof
-    // that model 2 bites: decides "a notification is outstanding" before
-    // taking p_lock, so a consumption can slip in between.
-    #[cfg(loom_broken = "fire")]
-    if core.signals && core.it_mutex.lock().pending > 0 {
-        let mut s = core.it_mutex.lock();
-        s.pending = s.pending.saturating_add(k);
-        return;
-    }
     if core.signals {
         let mut st = core.proc.p_lock.lock();
         {

@@ -129,34 +129,15 @@ pub(crate) fn timer_delete_locked(p: &ProcShared, it: &Itimer, mut st: MutexGuar
         debug_assert!(!slot.itlk.contains(Itlk::REMOVE));
         slot.itlk |= Itlk::REMOVE;
     }
-    #[cfg(not(loom_broken = "drain"))]
     while st.timers.live(id).is_some_and(|s| s.blockers > 0) {
         timer_unlock(it, &mut st);
         st = it.it_cv.wait(st);
         st = timer_lock(it, st);
     }
-    // Deliberately broken variant, compiled only for the loom suite's
-    // proof that model 1 bites: wakes the blockers but does not wait for
-    // them before clearing the slot.
-    #[cfg(loom_broken = "drain")]
-    if st.timers.live(id).is_some_and(|s| s.blockers > 0) {
-        timer_unlock(it, &mut st);
-    }
     st.timers.free_slot(id);
     drop(st);
 
     // From here on no one can find the timer.
-    #[cfg(not(loom_broken = "detach"))]
-    {
-        it.btimer.delete();
-        crate::itimer::timer_detach_notification(p, it);
-    }
-    // Deliberately broken variant, compiled only for the loom suite's
-    // proof that model 3 bites: detaches the notification while the
-    // backend may still be inside (or about to enter) `timer_fire`.
-    #[cfg(loom_broken = "detach")]
-    {
-        crate::itimer::timer_detach_notification(p, it);
-        it.btimer.delete();
-    }
+    it.btimer.delete();
+    crate::itimer::timer_detach_notification(p, it);
 }

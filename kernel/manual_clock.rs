@@ -1,5 +1,5 @@
-//! A hand-driven clock backend for the kernel's own tests and the loom
-//! models (feature `manual-clock`). Not a product backend: the real ones
+//! A hand-driven clock backend for the kernel's own tests (feature
+//! `manual-clock`). Not a product backend: the real ones
 //! live in `clock_backends/`.
 //!
 //! Time moves only when a test calls [`ManualClock::advance`] or
@@ -7,8 +7,9 @@
 //! timer whose deadline it passed, earliest first, once each: a periodic
 //! timer that missed periods reports them all in one `fire(k)` with
 //! `k = 1 + missed`, and its next deadline becomes `deadline + k × interval`
-//! (O(1), however many periods were skipped). Tests wanting one fire per
-//! period advance one period at a time.
+//! (O(1), however many periods were skipped): the product's rule,
+//! [`crate::time::periods`], clamp at the end of time included. Tests
+//! wanting one fire per period advance one period at a time.
 //!
 //! # Locks
 //!
@@ -27,7 +28,7 @@ use slab::Slab;
 use crate::backend::{BackendTimer, ClockBackend, ClockRegistry, Fire, SettimeFlags, TimerCreate};
 use crate::ids::Credentials;
 use crate::sync::{Arc, Mutex};
-use crate::time::{ItimerSpecNs, Nsec};
+use crate::time::{ItimerSpecNs, Nsec, periods};
 
 #[derive(Debug)]
 struct ClockState {
@@ -167,15 +168,9 @@ fn fire_due(clock: &Mutex<ClockState>) -> usize {
         let Some(deadline) = s.deadline.filter(|d| *d <= now) else {
             continue;
         };
-        let k = if s.interval.is_zero() {
-            s.deadline = None;
-            1
-        } else {
-            let k = (now.0 - deadline.0) / s.interval.0 + 1;
-            let next = deadline.0 as u128 + k as u128 * s.interval.0 as u128;
-            s.deadline = (next <= Nsec::MAX.0 as u128).then_some(Nsec(next as u64));
-            k
-        };
+        // Nsec values are at most i64::MAX: the casts are exact.
+        let (k, next) = periods(deadline.0 as i64, now.0 as i64, s.interval.0);
+        s.deadline = next.map(|n| Nsec(n as u64));
         if let Some(f) = &s.fire {
             f.fire(k);
             calls += 1;

@@ -275,12 +275,6 @@ pub(crate) fn timer_forget(p: &ProcShared, tid: i32) {
     if st.thread.as_ref().is_some_and(ServiceThread::is_current) {
         return;
     }
-    // Deliberately broken variant, compiled only for the loom suite's
-    // proof that model 7 bites: does not wait for a running callback.
-    #[cfg(loom_broken = "forget")]
-    if st.running == Some(token) {
-        return;
-    }
     while st.running == Some(token) {
         st = svc.done.wait(st);
     }

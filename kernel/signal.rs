@@ -89,16 +89,6 @@ pub(crate) fn sigpending(p: &ProcShared) -> Result<SigSet, Errno> {
 /// unknown `how`); returns the old mask. Unblocked signals that are caught
 /// go to the delivery thread; ignored ones are discarded.
 pub(crate) fn sigprocmask(p: &ProcShared, how: i32, set: Option<SigSet>) -> Result<SigSet, Errno> {
-    // Deliberately broken variant, compiled only for the loom suite's proof
-    // that model 8 bites: wakes the delivery thread *before* the new mask is
-    // in place. D may take `p_lock` first, still find the signal blocked,
-    // and go back to sleep; the unblock that follows wakes no one, and the
-    // queued signal is never handled (until some later fire queues another
-    // one, which may never come). The real code notifies after the change,
-    // with `p_lock` held: a D that checked the mask before the change can
-    // only have released `p_lock` by waiting on `p_sigcv`, so it is woken.
-    #[cfg(loom_broken = "unmask")]
-    p.p_sigcv.notify_all();
     let mut st = p.lock_live()?;
     let old = st.sig.blocked();
     let Some(set) = set else {
@@ -111,7 +101,6 @@ pub(crate) fn sigprocmask(p: &ProcShared, how: i32, set: Option<SigSet>) -> Resu
         _ => return Err(Errno::EINVAL),
     };
     complete_all(st.sig.set_blocked(new));
-    #[cfg(not(loom_broken = "unmask"))]
     p.p_sigcv.notify_all();
     Ok(old)
 }

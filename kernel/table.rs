@@ -140,11 +140,6 @@ impl TimerTable {
         let mut fresh = growth.0;
         let new_len = fresh.capacity().min(self.max);
         if new_len <= self.slots.len() {
-            // Deliberately broken variant, compiled only for the loom
-            // suite's proof that model 5 bites: a late growth still frees
-            // "its" new half, as if it had grown the table itself.
-            #[cfg(loom_broken = "growth")]
-            self.free.extend(new_len / 2..new_len);
             return;
         }
         let old_len = self.slots.len();

@@ -109,6 +109,32 @@ impl ItimerSpecNs {
     }
 }
 
+/// A timer run at `now` for its deadline `deadline` (`deadline <= now`):
+/// the expirations to report and the next deadline, the one period rule
+/// every clock backend follows (and `manual_clock`, so the kernel's tests
+/// run against the product's arithmetic).
+///
+/// One-shot (`interval == 0`): one expiration, no next deadline. Periodic:
+/// `k = 1 + ⌊(now − deadline) / interval⌋` expirations and the next
+/// deadline `deadline + k × interval`, in O(1) however many periods were
+/// missed. A next deadline past the end of time (`i64::MAX` ns) is clamped
+/// to that instant, as Linux clamps to `KTIME_MAX`, so the timer stays
+/// armed and `timer_gettime` tells the truth; it is `None` (disarmed) only
+/// when `now` already reads that instant, since the timer would then run
+/// again at once, for ever.
+pub fn periods(deadline: i64, now: i64, interval: u64) -> (u64, Option<i64>) {
+    if interval == 0 {
+        return (1, None);
+    }
+    let iv = i128::from(interval);
+    let k = (i128::from(now) - i128::from(deadline)).max(0) / iv + 1;
+    let next = i128::from(deadline) + k * iv;
+    let next = i64::try_from(next)
+        .ok()
+        .or(Some(i64::MAX).filter(|&end| end > now));
+    (u64::try_from(k).unwrap_or(u64::MAX), next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +197,15 @@ mod tests {
     fn checked_add_overflow() {
         assert_eq!(Nsec::MAX.checked_add(Nsec(1)), Err(Errno::EINVAL));
         assert_eq!(Nsec(1).checked_add(Nsec(2)), Ok(Nsec(3)));
+    }
+
+    #[test]
+    fn periods_counts_missed_periods_and_clamps_at_the_end_of_time() {
+        assert_eq!(periods(100, 100, 0), (1, None));
+        assert_eq!(periods(100, 100, 10), (1, Some(110)));
+        assert_eq!(periods(100, 135, 10), (4, Some(140)));
+        let end = i64::MAX;
+        assert_eq!(periods(end - 5, end - 1, 10), (1, Some(end)));
+        assert_eq!(periods(end - 5, end, 10), (1, None));
     }
 }

@@ -6,7 +6,9 @@
 //!   listed, and the kernel's largest may hold at most seven modules,
 //!   hostalarm's one (no cycle at all);
 //! * only the sync seam (`sync/`) names parking_lot or loom (in code and
-//!   in the crates' dependencies).
+//!   in the crates' dependencies), and no product file carries a
+//!   `loom_broken` cfg (the loom suite's broken variants are patches under
+//!   `loom-tests/broken/`).
 //!
 //! Run `cargo test --test architecture -- --nocapture` to see the
 //! components.
@@ -367,4 +369,22 @@ fn only_the_sync_seam_names_parking_lot_or_loom() {
         }
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+#[test]
+fn no_product_file_carries_a_loom_broken_variant() {
+    // The broken variants are patches under `loom-tests/broken/`, which
+    // `loom-tests/run.sh` applies to a scratch copy of the tree.
+    let mut offenders = Vec::new();
+    for dir in PRODUCT {
+        let mut files = Vec::new();
+        rust_files(&root().join(dir), &mut files);
+        for f in files {
+            let text = fs::read_to_string(&f).unwrap();
+            if text.contains("loom_broken") {
+                offenders.push(f.display().to_string());
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "loom_broken in {offenders:#?}");
 }

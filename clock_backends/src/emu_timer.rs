@@ -27,7 +27,8 @@
 //! `i64::MAX` ns (a VM warped to the end of guest time) is clamped to
 //! `i64::MAX`, as Linux clamps to `KTIME_MAX`, unless the clock already
 //! reads that instant: then the timer is disarmed, since it could only
-//! fire again at once, for ever.
+//! fire again at once, for ever. The rule is the kernel's one
+//! [`periods`] function, which `manual_clock` shares.
 //!
 //! # One timer, several bases
 //!
@@ -42,6 +43,7 @@ use nix::errno::Errno;
 
 use itimer_hostalarm::{Scale, Timer, TimerHandle};
 use itimer_kernel::sync::Mutex;
+use itimer_kernel::time::periods;
 use itimer_kernel::{BackendTimer, Credentials, Fire, ItimerSpecNs, LwpId, Nsec, SettimeFlags};
 
 use crate::bases::{Base, Bases};
@@ -181,21 +183,7 @@ impl EmuShared {
             let _ = me.arm_ns(self.bases.to_emu(base, d));
             return;
         }
-        let (k, next) = if s.interval == 0 {
-            (1, None)
-        } else {
-            let iv = i128::from(s.interval);
-            let k = (i128::from(now) - i128::from(d)) / iv + 1;
-            let next = i128::from(d) + k * iv;
-            // Past the end of time: due at its last instant (as Linux
-            // clamps to KTIME_MAX), so the timer stays armed and
-            // `timer_gettime` keeps telling the truth; disarmed only if
-            // the clock already reads that instant (it would rerun).
-            let next = i64::try_from(next)
-                .ok()
-                .or(Some(i64::MAX).filter(|&end| end > now));
-            (u64::try_from(k).unwrap_or(u64::MAX), next)
-        };
+        let (k, next) = periods(d, now, s.interval);
         s.deadline = next;
         if let Some(n) = next {
             let _ = me.arm_ns(self.bases.to_emu(base, n));

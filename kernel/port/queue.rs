@@ -337,17 +337,6 @@ impl Port {
     // An associated fn, not `self: &Arc<Self>`: under `--cfg loom` the
     // Arc is loom's, which stable Rust does not accept as a receiver.
     pub(crate) fn close(this: &Arc<Self>) {
-        // Deliberately broken variant, compiled only for the loom suite's
-        // proof that model 4 bites on a race: the waiters are woken before
-        // the port is marked closed. A retrieval that takes the queue lock
-        // between the two still finds the port open and nothing queued, and
-        // goes to sleep; no one wakes it again (a fire now finds the port
-        // closed and posts nothing), so it sleeps for ever. The real code
-        // marks the port closed and notifies under one hold of the queue
-        // lock: a waiter checked `closed` under that lock and released it
-        // only by waiting on `cv`, so the notify reaches it.
-        #[cfg(loom_broken = "closewake")]
-        this.wake_all();
         let sources = {
             let mut q = this.q.lock();
             q.closed = true;
@@ -356,19 +345,12 @@ impl Port {
             q.timer_queued.clear();
             q.slots = 0;
             q.alert = None;
-            #[cfg(not(loom_broken = "closewake"))]
             this.cv.notify_all();
             std::mem::take(&mut q.sources)
         };
-        #[cfg(not(loom_broken = "portclose"))]
         for (source, s) in sources {
             s.core.port_closed(this, source);
         }
-        // Deliberately broken variant, compiled only for the loom suite's
-        // proof that model 4 bites: the associated timers are not
-        // detached, so they keep a link to a dead port.
-        #[cfg(loom_broken = "portclose")]
-        let _ = (sources, <dyn EventSource>::port_closed);
     }
 
     /// Wakes every waiter so it re-checks its conditions (process exit).

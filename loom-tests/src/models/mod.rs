@@ -1,7 +1,8 @@
 //! The models, one module per protocol (see `docs/loom.md`). Each is a
 //! plain function: `tests/models.rs` explores it against the real kernel,
 //! `tests/broken.rs` against a kernel built with a deliberately broken
-//! variant (`--cfg loom_broken="..."`), where it must fail.
+//! variant (a patch under `loom-tests/broken/`, built with
+//! `--cfg loom_broken="..."`), where it must fail.
 
 mod common;
 /// Model 5: two `timer_create` calls racing the growth of the table.
