@@ -147,7 +147,7 @@ fn hostalarm(n: usize, armed: bool) {
         ClocksConfig::default(),
     )
     .expect("clocks");
-    let clock = clocks.realtime();
+    let clock = clocks.mono();
     // The callback captures what the clock backends' does: a weak
     // reference and a small tag.
     let owner = Arc::new(());

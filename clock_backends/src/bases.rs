@@ -36,9 +36,9 @@ impl Base {
     /// The emulator clock a timer in this base is armed on.
     pub fn emu_clock(self) -> ClockType {
         match self {
-            Base::Mono => ClockType::Realtime,
-            Base::Wall => ClockType::Host,
-            Base::Vm => ClockType::Virtual,
+            Base::Mono => ClockType::Mono,
+            Base::Wall => ClockType::Wall,
+            Base::Vm => ClockType::Guest,
         }
     }
 }
@@ -95,7 +95,7 @@ impl Bases {
 
     /// Makes the model's wall clock read `model_now_ns` from now on.
     pub fn set_wall(&self, model_now_ns: i64) {
-        let host = self.clocks.now(ClockType::Host);
+        let host = self.clocks.now(ClockType::Wall);
         *self.offset.lock() = model_now_ns.saturating_sub(host);
     }
 }

@@ -2,10 +2,10 @@
 //! a pretend guest, driven by a real host alarm.
 //!
 //! * A programmable interval timer ticks every 10 ms of **guest** time
-//!   (VIRTUAL): its callback re-arms it one period after the deadline it
+//!   (GUEST): its callback re-arms it one period after the deadline it
 //!   ran for, so ticks never drift. While the VM is stopped, guest time
 //!   stands still and so does the PIT.
-//! * A serial port's receive timeout runs on **host** time (REALTIME, in
+//! * A serial port's receive timeout runs on **host** time (MONO, in
 //!   microseconds): every received byte pushes it 3.5 ms further; it fires
 //!   once the line has been quiet that long.
 //!
@@ -67,14 +67,12 @@ fn main() {
         timer_loop.resolution_ns()
     );
 
-    // The PIT: a VIRTUAL timer that re-arms itself from its own deadline.
+    // The PIT: a GUEST timer that re-arms itself from its own deadline.
     let ticks = Arc::new(AtomicU32::new(0));
-    let next_tick = Arc::new(AtomicI64::new(
-        clocks.now(ClockType::Virtual) + PIT_PERIOD_NS,
-    ));
+    let next_tick = Arc::new(AtomicI64::new(clocks.now(ClockType::Guest) + PIT_PERIOD_NS));
     let pit = {
         let (ticks, next_tick) = (ticks.clone(), next_tick.clone());
-        clocks.vm().new_timer(Scale::Ns, move |me| {
+        clocks.guest().new_timer(Scale::Ns, move |me| {
             ticks.fetch_add(1, Ordering::SeqCst);
             let next = next_tick.fetch_add(PIT_PERIOD_NS, Ordering::SeqCst) + PIT_PERIOD_NS;
             me.arm(next).expect("the PIT re-arms itself");
@@ -87,16 +85,16 @@ fn main() {
     let timeouts = Arc::new(AtomicI64::new(-1));
     let rx_timeout = {
         let (timeouts, c) = (timeouts.clone(), clocks.clone());
-        clocks.realtime().new_timer(Scale::Us, move |_| {
-            timeouts.store(c.now(ClockType::Realtime), Ordering::SeqCst);
+        clocks.mono().new_timer(Scale::Us, move |_| {
+            timeouts.store(c.now(ClockType::Mono), Ordering::SeqCst);
         })
     };
 
     let t0 = Instant::now();
-    let us_now = |c: &Clocks| c.now(ClockType::Realtime) / 1_000;
+    let us_now = |c: &Clocks| c.now(ClockType::Mono) / 1_000;
     let mut last_byte_ns = 0;
     for _ in 0..BYTES {
-        last_byte_ns = clocks.now(ClockType::Realtime);
+        last_byte_ns = clocks.now(ClockType::Mono);
         rx_timeout
             .arm(us_now(&clocks) + RX_TIMEOUT_US)
             .expect("push the receive timeout");
@@ -115,7 +113,7 @@ fn main() {
         "PIT: {} ticks in 300 ms of host time with the VM stopped for 100 ms \
          ({ticks_while_stopped} while stopped); guest time {:.1} ms",
         ticks.load(Ordering::SeqCst),
-        clocks.now(ClockType::Virtual) as f64 / 1e6
+        clocks.now(ClockType::Guest) as f64 / 1e6
     );
     if fired_at >= 0 {
         println!(

@@ -4,12 +4,12 @@
 //! (`qemu_get_clock_ns`, `qemu_clock_enable`, `qemu_clock_deadline`,
 //! `vm_stop`/`vm_start`, `qemu_register_clock_reset_notifier`).
 //!
-//! * REALTIME reads host monotonic time.
-//! * HOST reads host wall time; it can step (see [`crate::step`]).
-//! * VIRTUAL is guest time: `base_virtual + (mono - base_mono)` while the VM
+//! * MONO reads host monotonic time.
+//! * WALL reads host wall time; it can step (see [`crate::step`]).
+//! * GUEST is guest time: `base_virtual + (mono - base_mono)` while the VM
 //!   runs, frozen at `base_virtual` while it is stopped. It can be warped
 //!   (jump forward) and, while stopped, stepped (advanced with every
-//!   VIRTUAL timer run at its exact deadline). It starts running at 0.
+//!   GUEST timer run at its exact deadline). It starts running at 0.
 //!
 //! A [`Clocks`] is one group of the three clocks bound to one host (the
 //! simulated host or the real timer loop); [`Clock`] is a handle on one of
@@ -26,7 +26,7 @@
 //!   running (see [`crate::runner`]). Taken before a list lock when both are
 //!   needed (popping a timer; deleting one).
 //! * A clock's list lock guards its enabled flag, its timer table, its
-//!   armed list and (VIRTUAL) the VM state.
+//!   armed list and (GUEST) the VM state.
 //! * No lock is ever held while a callback or reset notifier runs, nor while
 //!   the host is notified.
 //!
@@ -36,7 +36,7 @@
 //! * Locks, so timers can be armed from any thread (QEMU 0.x had none).
 //! * Deleting a timer waits for its running callback (see
 //!   [`crate::timer::TimerHandle::del`]).
-//! * Reset notifiers exist only on HOST (the only clock that steps);
+//! * Reset notifiers exist only on WALL (the only clock that steps);
 //!   registering one on another clock is `EINVAL`.
 
 use nix::errno::Errno;
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Clock {
 }
 
 impl Clocks {
-    /// Three clocks on `source`; VIRTUAL starts running at 0.
+    /// Three clocks on `source`; GUEST starts running at 0.
     /// `EINVAL` for a negative wall-step threshold.
     pub fn new(source: TimeSource, config: ClocksConfig) -> Result<Clocks, Errno> {
         if config.wall_step_threshold_ns < 0 {
@@ -145,19 +145,19 @@ impl Clocks {
         }
     }
 
-    /// REALTIME.
-    pub fn realtime(&self) -> Clock {
-        self.clock(ClockType::Realtime)
+    /// MONO (host monotonic time).
+    pub fn mono(&self) -> Clock {
+        self.clock(ClockType::Mono)
     }
 
-    /// HOST.
-    pub fn host(&self) -> Clock {
-        self.clock(ClockType::Host)
+    /// WALL (host wall time).
+    pub fn wall(&self) -> Clock {
+        self.clock(ClockType::Wall)
     }
 
-    /// VIRTUAL.
-    pub fn vm(&self) -> Clock {
-        self.clock(ClockType::Virtual)
+    /// GUEST (guest time).
+    pub fn guest(&self) -> Clock {
+        self.clock(ClockType::Guest)
     }
 
     /// The current value of a clock, ns.
@@ -255,7 +255,7 @@ impl Clock {
 
     /// Nanoseconds until the first timer expires (0 if already due), as
     /// QEMU's `qemu_clock_deadline`; `None` when there is no deadline. For a
-    /// stopped VIRTUAL this is guest time, which does not pass.
+    /// stopped GUEST this is guest time, which does not pass.
     pub fn deadline_ns(&self) -> Option<i64> {
         let st = self.inner.cell(self.kind).state.lock();
         if !st.enabled {
@@ -270,7 +270,7 @@ impl Clock {
     }
 
     /// The host-monotonic deadline of the first timer, ns; `None` when
-    /// disabled, empty, or (VIRTUAL) stopped with nothing due.
+    /// disabled, empty, or (GUEST) stopped with nothing due.
     pub fn host_deadline(&self) -> Option<i64> {
         let st = self.inner.cell(self.kind).state.lock();
         self.inner.host_deadline_locked(self.kind, &st)
@@ -281,7 +281,7 @@ impl Clock {
         self.inner.cell(self.kind).state.lock().list.len()
     }
 
-    /// Registers a reset notifier (HOST only: `EINVAL` on the others). It
+    /// Registers a reset notifier (WALL only: `EINVAL` on the others). It
     /// runs, on the host's runner thread with no lock held, whenever the
     /// wall clock is found to have stepped backwards, or forwards by more
     /// than [`crate::ClocksConfig::wall_step_threshold_ns`].
@@ -289,7 +289,7 @@ impl Clock {
     where
         F: Fn(&WallStep) + Send + Sync + 'static,
     {
-        if self.kind != ClockType::Host {
+        if self.kind != ClockType::Wall {
             return Err(Errno::EINVAL);
         }
         Ok(NotifierId(

@@ -19,12 +19,12 @@
 //! The host alarm is armed on host monotonic time, so each clock's first
 //! expire time is converted:
 //!
-//! * REALTIME: the expire time itself;
-//! * HOST: `mono + (expire - wall)` from one (mono, wall) pair, exact on the
+//! * MONO: the expire time itself;
+//! * WALL: `mono + (expire - wall)` from one (mono, wall) pair, exact on the
 //!   simulated host and recomputed on every pass (so a wall step is
 //!   followed);
-//! * VIRTUAL running: `base_mono + (expire - base_virtual)`, exact;
-//! * VIRTUAL stopped: none, unless the timer is already due (then now).
+//! * GUEST running: `base_mono + (expire - base_virtual)`, exact;
+//! * GUEST stopped: none, unless the timer is already due (then now).
 
 use slab::Slab;
 
@@ -35,40 +35,43 @@ use crate::reset::ResetNotifier;
 use crate::time::{NS_PER_MS, Scale, TimeSource};
 use crate::timerlist::{TimerKey, TimerList, TimerQueue};
 
-/// One of the three emulator clocks.
+/// One of the three emulator clocks, named for what they read (QEMU's
+/// names, `rt_clock` / `QEMU_CLOCK_REALTIME`, `host_clock` and `vm_clock` /
+/// `QEMU_CLOCK_VIRTUAL`, are in the book's mapping table, chapter 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClockType {
-    /// Host monotonic time (QEMU's `rt_clock`).
-    Realtime,
+    /// Host monotonic time (QEMU's `rt_clock`, "realtime").
+    Mono,
     /// Host wall time (QEMU's `host_clock`); can step.
-    Host,
-    /// Guest time (QEMU's `vm_clock`); runs only while the VM runs.
-    Virtual,
+    Wall,
+    /// Guest time (QEMU's `vm_clock`, "virtual"); runs only while the VM
+    /// runs.
+    Guest,
 }
 
 impl ClockType {
     /// Every clock, in the order a pass of the host runs their timers (so
     /// timers due at the same host instant on different clocks run
-    /// REALTIME first, then HOST, then VIRTUAL).
-    pub const ALL: [ClockType; 3] = [ClockType::Realtime, ClockType::Host, ClockType::Virtual];
+    /// MONO first, then WALL, then GUEST).
+    pub const ALL: [ClockType; 3] = [ClockType::Mono, ClockType::Wall, ClockType::Guest];
 
     pub(crate) fn index(self) -> usize {
         match self {
-            ClockType::Realtime => 0,
-            ClockType::Host => 1,
-            ClockType::Virtual => 2,
+            ClockType::Mono => 0,
+            ClockType::Wall => 1,
+            ClockType::Guest => 2,
         }
     }
 }
 
-/// Forward wall-clock jumps larger than this fire the HOST reset notifiers
+/// Forward wall-clock jumps larger than this fire the WALL reset notifiers
 /// unless [`ClocksConfig`] says otherwise, ns. (Backward jumps always do.)
 pub const DEFAULT_WALL_STEP_THRESHOLD_NS: i64 = 100 * NS_PER_MS;
 
 /// Settings of a clock group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClocksConfig {
-    /// A forward wall-clock jump larger than this fires the HOST reset
+    /// A forward wall-clock jump larger than this fires the WALL reset
     /// notifiers, ns. Must be `>= 0`.
     pub wall_step_threshold_ns: i64,
 }
@@ -85,19 +88,19 @@ impl Default for ClocksConfig {
 /// same reason as [`ResetNotifier`]).
 pub(crate) type Listener = Arc<Box<dyn DeadlineListener>>;
 
-/// The VM run state behind VIRTUAL.
+/// The VM run state behind GUEST.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VmState {
-    /// Whether the VM runs (VIRTUAL advances with host monotonic time).
+    /// Whether the VM runs (GUEST advances with host monotonic time).
     pub(crate) running: bool,
-    /// VIRTUAL at `base_mono_ns` (running) or its frozen value (stopped), ns.
+    /// GUEST at `base_mono_ns` (running) or its frozen value (stopped), ns.
     pub(crate) base_virtual_ns: i64,
     /// Host monotonic time when the VM last resumed, ns (running only).
     pub(crate) base_mono_ns: i64,
 }
 
 impl VmState {
-    /// VIRTUAL at host monotonic time `mono_ns`.
+    /// GUEST at host monotonic time `mono_ns`.
     pub(crate) fn value_at(&self, mono_ns: i64) -> i64 {
         if self.running {
             self.base_virtual_ns
@@ -203,7 +206,7 @@ pub(crate) struct ClockState {
     /// Generation the next created timer gets; tells a stale handle from a
     /// reused slot.
     pub(crate) next_gen: u64,
-    /// VM state (meaningful for VIRTUAL only).
+    /// VM state (meaningful for GUEST only).
     pub(crate) vm: VmState,
 }
 
@@ -225,7 +228,7 @@ pub(crate) struct ClocksInner {
     pub(crate) run_cv: Condvar,
     /// The clocks, indexed by [`ClockType::index`].
     pub(crate) cells: [ClockCell; 3],
-    /// HOST reset notifiers. Leaf lock; cloned out before calling.
+    /// WALL reset notifiers. Leaf lock; cloned out before calling.
     pub(crate) reset_notifiers: Mutex<Slab<ResetNotifier>>,
     /// The host told about earlier deadlines, if one is bound. Leaf lock.
     pub(crate) link: Mutex<Option<Listener>>,
@@ -239,15 +242,15 @@ impl ClocksInner {
     /// The clock's value given its (locked) state.
     pub(crate) fn now_locked(&self, kind: ClockType, st: &ClockState) -> i64 {
         match kind {
-            ClockType::Realtime => self.source.monotonic_ns(),
-            ClockType::Host => self.source.wall_ns(),
-            ClockType::Virtual => st.vm.value_at(self.source.monotonic_ns()),
+            ClockType::Mono => self.source.monotonic_ns(),
+            ClockType::Wall => self.source.wall_ns(),
+            ClockType::Guest => st.vm.value_at(self.source.monotonic_ns()),
         }
     }
 
     pub(crate) fn now(&self, kind: ClockType) -> i64 {
         match kind {
-            ClockType::Virtual => {
+            ClockType::Guest => {
                 let st = self.cell(kind).state.lock();
                 self.now_locked(kind, &st)
             }
@@ -257,13 +260,13 @@ impl ClocksInner {
 
     fn now_locked_free(&self, kind: ClockType) -> i64 {
         match kind {
-            ClockType::Realtime => self.source.monotonic_ns(),
+            ClockType::Mono => self.source.monotonic_ns(),
             _ => self.source.wall_ns(),
         }
     }
 
     /// The host-monotonic deadline of this clock's first timer given its
-    /// (locked) state: `None` when disabled, empty, or VIRTUAL stopped with
+    /// (locked) state: `None` when disabled, empty, or GUEST stopped with
     /// nothing already due.
     pub(crate) fn host_deadline_locked(&self, kind: ClockType, st: &ClockState) -> Option<i64> {
         if !st.enabled {
@@ -271,20 +274,20 @@ impl ClocksInner {
         }
         let (expire, _) = st.list.first()?;
         match kind {
-            ClockType::Realtime => Some(expire),
-            ClockType::Host => {
+            ClockType::Mono => Some(expire),
+            ClockType::Wall => {
                 let pair = self.source.sample_pair();
                 Some(
                     pair.mono_ns
                         .saturating_add(expire.saturating_sub(pair.wall_ns)),
                 )
             }
-            ClockType::Virtual if st.vm.running => Some(
+            ClockType::Guest if st.vm.running => Some(
                 st.vm
                     .base_mono_ns
                     .saturating_add(expire.saturating_sub(st.vm.base_virtual_ns)),
             ),
-            ClockType::Virtual => {
+            ClockType::Guest => {
                 (expire <= st.vm.base_virtual_ns).then(|| self.source.monotonic_ns())
             }
         }

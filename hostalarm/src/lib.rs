@@ -3,8 +3,9 @@
 //! The bottom layer of itimer, modelling QEMU's `qemu-timer.c` the way its
 //! later history and its reviewers said it should be:
 //!
-//! * emulator clocks REALTIME (host monotonic), HOST (wall clock, can step)
-//!   and VIRTUAL (guest time), each with an O(log n) list of active timers;
+//! * emulator clocks MONO (host monotonic; QEMU's `rt_clock`), WALL (wall
+//!   clock, can step; `host_clock`) and GUEST (guest time; `vm_clock`),
+//!   each with an O(log n) list of active timers;
 //! * host alarm backends (`timerfd`, `dynticks`, `unix`, `mmtimer`,
 //!   `timerqueue`, and `sim` for the simulated host) chosen from a precedence
 //!   list like QEMU's `-clock` option;

@@ -72,7 +72,7 @@ pub trait DeadlineListener: Send + Sync {
     fn deadline_added(&self, host_deadline_ns: i64);
 
     /// Deadlines may have moved earlier in a way no single new timer
-    /// describes (a clock enabled, the VM resumed, VIRTUAL warped).
+    /// describes (a clock enabled, the VM resumed, GUEST warped).
     fn deadlines_changed(&self);
 }
 

@@ -1,4 +1,4 @@
-//! HOST reset notifiers: callbacks told when the wall clock steps.
+//! WALL reset notifiers: callbacks told when the wall clock steps.
 //!
 //! Models `qemu_register_clock_reset_notifier` and the `reset_notifiers`
 //! list of QEMU's host clock. QEMU fires them when a read of the host clock
@@ -12,12 +12,12 @@
 //! The list (`ClocksInner::reset_notifiers`) is a leaf lock; a pass clones
 //! the notifiers out and calls them with no lock held, on the runner thread
 //! (holding the runner token, so a notifier may delete timers without
-//! waiting). Only HOST has notifiers: registering on another clock is
+//! waiting). Only WALL has notifiers: registering on another clock is
 //! `EINVAL` (deviation: QEMU accepts and never fires them).
 
 use itimer_sync::Arc;
 
-/// What a HOST reset notifier is told: the wall clock was not where
+/// What a WALL reset notifier is told: the wall clock was not where
 /// monotonic time said it should be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WallStep {

@@ -33,9 +33,9 @@
 //! * Deliberate deviation from QEMU: when a callback re-arms its own timer
 //!   at a time already due, the clock is read again and the pass goes on
 //!   with the earlier of the two readings. Monotonic clocks never read
-//!   earlier, so nothing changes for them. HOST does when the wall clock
+//!   earlier, so nothing changes for them. WALL does when the wall clock
 //!   is stepped back during the pass: a callback that re-arms "one period
-//!   after the wall time now" (as `clock_backends`' REALTIME timers do)
+//!   after the wall time now" (as `clock_backends`' `CLOCK_REALTIME` timers do)
 //!   would otherwise run again and again until the wall clock caught up
 //!   with the first reading, an hour later after a one-hour step; now the
 //!   timer waits for its time on the stepped clock, like every other.
@@ -155,7 +155,7 @@ impl RunnerToken {
         }
     }
 
-    /// Runs every HOST reset notifier with `step`.
+    /// Runs every WALL reset notifier with `step`.
     pub(crate) fn fire_reset_notifiers(&self, step: &WallStep) -> usize {
         let notifiers: Vec<_> = self
             .inner
@@ -190,7 +190,7 @@ mod tests {
 
     const W0: i64 = 1_700_000_000 * NS_PER_SEC;
 
-    /// A HOST timer whose callback re-arms it one period after the wall
+    /// A WALL timer whose callback re-arms it one period after the wall
     /// time it reads, while the wall clock is stepped back an hour during
     /// the pass (here: by the first callback itself). It must run once and
     /// wait for its time on the stepped clock, not run again until the
@@ -201,21 +201,21 @@ mod tests {
         let clocks = Clocks::new(TimeSource::Sim(time.clone()), ClocksConfig::default()).unwrap();
         let runs = Arc::new(Mutex::new(Vec::new()));
         let (t2, r2, c2) = (time.clone(), runs.clone(), clocks.clone());
-        let timer = clocks.host().new_timer(Scale::Ns, move |me| {
+        let timer = clocks.wall().new_timer(Scale::Ns, move |me| {
             let mut runs = r2.lock();
-            runs.push(c2.now(ClockType::Host));
+            runs.push(c2.now(ClockType::Wall));
             if runs.len() == 1 {
                 t2.step_wall(-3_600 * NS_PER_SEC);
             }
             // Bounded, so a regression fails instead of hanging.
             if runs.len() < 100 {
-                me.arm_ns(c2.now(ClockType::Host) + NS_PER_MS).unwrap();
+                me.arm_ns(c2.now(ClockType::Wall) + NS_PER_MS).unwrap();
             }
         });
         timer.arm(W0 + 5).unwrap();
         time.set_mono(10);
         time.step_wall(10);
-        assert_eq!(clocks.host().run_timers(), Ok(1));
+        assert_eq!(clocks.wall().run_timers(), Ok(1));
         let back = W0 + 20 - 3_600 * NS_PER_SEC;
         assert_eq!(*runs.lock(), [W0 + 20]);
         assert_eq!(timer.expire_time(), Some(back + NS_PER_MS));
@@ -223,15 +223,15 @@ mod tests {
         // time already due, it runs again in the same pass.
         let again = Arc::new(Mutex::new(0));
         let (a2, c3) = (again.clone(), clocks.clone());
-        let rt = clocks.realtime().new_timer(Scale::Ns, move |me| {
+        let rt = clocks.mono().new_timer(Scale::Ns, move |me| {
             let mut n = a2.lock();
             *n += 1;
             if *n < 3 {
-                me.arm_ns(c3.now(ClockType::Realtime) - 1).unwrap();
+                me.arm_ns(c3.now(ClockType::Mono) - 1).unwrap();
             }
         });
         rt.arm(0).unwrap();
-        assert_eq!(clocks.realtime().run_timers(), Ok(3));
+        assert_eq!(clocks.mono().run_timers(), Ok(3));
         assert_eq!(*again.lock(), 3);
     }
 }

@@ -394,7 +394,7 @@ impl SimHost {
     /// moving monotonic time, as `clock_settime(CLOCK_REALTIME)` would, and
     /// wakes the host the way a timerfd with cancel-on-set does. The pass
     /// runs on the calling thread: reset notifiers fire if the step is
-    /// backwards or forward past the threshold, and HOST timers now due run.
+    /// backwards or forward past the threshold, and WALL timers now due run.
     pub fn step_wall(&self, delta_ns: i64) -> Result<(), SimError> {
         self.drive(|h, d| {
             h.settle(d)?;

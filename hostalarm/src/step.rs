@@ -10,10 +10,10 @@
 //! 2. the alarm's notification is consumed **first** (if the alarm fd was
 //!    readable); a consumed expiry means the one-shot host timer is now
 //!    disarmed;
-//! 3. the wall clock is checked against the monotonic clock, and HOST reset
+//! 3. the wall clock is checked against the monotonic clock, and WALL reset
 //!    notifiers fire on a step (backwards, or forwards past the threshold);
-//! 4. every enabled clock runs its expired timers (REALTIME, HOST,
-//!    VIRTUAL), holding the runner token;
+//! 4. every enabled clock runs its expired timers (MONO, WALL,
+//!    GUEST), holding the runner token;
 //! 5. the earliest host deadline over all enabled clocks is computed
 //!    (phase `Computing`) and published;
 //! 6. the target is the deadline raised to at least `now +
@@ -68,7 +68,7 @@ pub struct LoopStats {
     pub consume_errors: u64,
     /// Timer callbacks run.
     pub timers_run: u64,
-    /// Wall-clock steps detected (each fired the HOST reset notifiers).
+    /// Wall-clock steps detected (each fired the WALL reset notifiers).
     pub wall_steps: u64,
     /// Waits of the real timer loop that failed (`poll` errors other than
     /// `EINTR`); each is followed by a back-off sleep, never a busy retry.

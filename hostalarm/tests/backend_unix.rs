@@ -296,12 +296,12 @@ fn alarms_reach_a_loop_thread_that_inherited_a_blocked_sigalrm() {
         }
         let fired = Arc::new(AtomicU32::new(0));
         let f2 = fired.clone();
-        let t = clocks.realtime().new_timer(Scale::Ns, move |_| {
+        let t = clocks.mono().new_timer(Scale::Ns, move |_| {
             f2.fetch_add(1, Ordering::SeqCst);
         });
         let mut eintr = 0u32;
         for i in 1..=20 {
-            t.arm(clocks.now(itimer_hostalarm::ClockType::Realtime) + MS as i64)
+            t.arm(clocks.now(itimer_hostalarm::ClockType::Mono) + MS as i64)
                 .map_err(|e| e.to_string())?;
             let mut waited_ms = 0;
             while fired.load(Ordering::SeqCst) < i {

@@ -4,7 +4,7 @@
 //! test threads (only this test's thread and the loop thread, which is idle
 //! in `poll` at fork time).
 //!
-//! The child: reinit the loop, arm a REALTIME timer 5 ms ahead, wait for its
+//! The child: reinit the loop, arm a MONO timer 5 ms ahead, wait for its
 //! callback (spinning on an atomic, at most 5 s), then `_exit` with a status
 //! that says what happened. Only the child's new loop thread can run the
 //! callback: the parent's loop thread does not exist in the child. The
@@ -44,7 +44,7 @@ fn a_timer_fires_in_a_forked_child_after_reinit() {
     let fired = Arc::new(AtomicBool::new(false));
     let f2 = fired.clone();
     let t = clocks
-        .realtime()
+        .mono()
         .new_timer(Scale::Ns, move |_| f2.store(true, Ordering::SeqCst));
     // Let the loop settle into poll.
     std::thread::sleep(Duration::from_millis(20));
@@ -56,7 +56,7 @@ fn a_timer_fires_in_a_forked_child_after_reinit() {
         ForkResult::Child => {
             let code = if l.reinit_after_fork().is_err() {
                 CHILD_REINIT_FAILED
-            } else if t.arm(clocks.realtime().now() + 5 * NS_PER_MS).is_err() {
+            } else if t.arm(clocks.mono().now() + 5 * NS_PER_MS).is_err() {
                 CHILD_ARM_FAILED
             } else if !wait_flag(&fired, Duration::from_secs(5)) {
                 CHILD_TIMER_NEVER_FIRED
@@ -79,7 +79,7 @@ fn a_timer_fires_in_a_forked_child_after_reinit() {
                 "the child's callback ran in the child only"
             );
             // The parent's loop is unaffected by the child's reinit.
-            t.arm(clocks.realtime().now() + 2 * NS_PER_MS).unwrap();
+            t.arm(clocks.mono().now() + 2 * NS_PER_MS).unwrap();
             assert!(
                 wait_flag(&fired, Duration::from_secs(5)),
                 "parent timer fired"

@@ -61,10 +61,9 @@ fn child() -> i32 {
     let fired = Arc::new(AtomicBool::new(false));
     let f2 = fired.clone();
     let t = clocks
-        .realtime()
+        .mono()
         .new_timer(Scale::Ns, move |_| f2.store(true, Ordering::SeqCst));
-    if t.arm(clocks.realtime().now() + NS_PER_MS).is_err()
-        || !wait_flag(&fired, Duration::from_secs(5))
+    if t.arm(clocks.mono().now() + NS_PER_MS).is_err() || !wait_flag(&fired, Duration::from_secs(5))
     {
         return CHILD_FIRST_TIMER_LOST;
     }
@@ -78,7 +77,7 @@ fn child() -> i32 {
     }
     fired.store(false, Ordering::SeqCst);
     let start = Instant::now();
-    let _ = t.arm(clocks.realtime().now() + 5 * NS_PER_MS);
+    let _ = t.arm(clocks.mono().now() + 5 * NS_PER_MS);
     std::thread::sleep(ERROR_FOR);
     let during = l.stats();
     let elapsed = start.elapsed();

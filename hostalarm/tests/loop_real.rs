@@ -37,7 +37,7 @@ fn start() -> (Clocks, TimerLoop) {
 
 type Fired = Arc<Mutex<Vec<(&'static str, i64, Option<String>)>>>;
 
-/// A REALTIME timer recording its name, the clock reading in its callback,
+/// A MONO timer recording its name, the clock reading in its callback,
 /// and the thread it ran on.
 fn recorder(
     clocks: &Clocks,
@@ -71,9 +71,9 @@ fn fires_1ms_and_5ms_timers_on_time_on_the_loop_thread() {
     let (clocks, l) = start();
     assert_eq!(l.backend_name(), "timerfd");
     let fired = Fired::default();
-    let t5 = recorder(&clocks, ClockType::Realtime, "5ms", &fired);
-    let t1 = recorder(&clocks, ClockType::Realtime, "1ms", &fired);
-    let now = clocks.now(ClockType::Realtime);
+    let t5 = recorder(&clocks, ClockType::Mono, "5ms", &fired);
+    let t1 = recorder(&clocks, ClockType::Mono, "1ms", &fired);
+    let now = clocks.now(ClockType::Mono);
     t5.arm(now + 5 * NS_PER_MS).unwrap();
     t1.arm(now + NS_PER_MS).unwrap();
     wait_until("both timers", || fired.lock().unwrap().len() == 2);
@@ -93,15 +93,15 @@ fn periodic_1ms_timer_is_never_early_and_rarely_late() {
     let (clocks, _l) = start();
     let ticks = Arc::new(Mutex::new(Vec::new()));
     let (t2, c) = (ticks.clone(), clocks.clone());
-    let timer = clocks.realtime().new_timer(Scale::Ns, move |me| {
-        let now = c.now(ClockType::Realtime);
+    let timer = clocks.mono().new_timer(Scale::Ns, move |me| {
+        let now = c.now(ClockType::Mono);
         let mut t = t2.lock().unwrap();
         t.push(now);
         if t.len() < 50 {
             me.arm(now + NS_PER_MS).unwrap();
         }
     });
-    let start_ns = clocks.now(ClockType::Realtime);
+    let start_ns = clocks.now(ClockType::Mono);
     timer.arm(start_ns + NS_PER_MS).unwrap();
     wait_until("50 ticks", || ticks.lock().unwrap().len() == 50);
     let t = ticks.lock().unwrap().clone();
@@ -116,9 +116,9 @@ fn periodic_1ms_timer_is_never_early_and_rarely_late() {
 fn arming_earlier_from_another_thread_wakes_the_loop() {
     let (clocks, l) = start();
     let fired = Fired::default();
-    let far = recorder(&clocks, ClockType::Realtime, "far", &fired);
-    let near = recorder(&clocks, ClockType::Realtime, "near", &fired);
-    far.arm(clocks.now(ClockType::Realtime) + 10_000 * NS_PER_MS)
+    let far = recorder(&clocks, ClockType::Mono, "far", &fired);
+    let near = recorder(&clocks, ClockType::Mono, "near", &fired);
+    far.arm(clocks.now(ClockType::Mono) + 10_000 * NS_PER_MS)
         .unwrap();
     // Wait until the loop has armed the far deadline and gone to sleep.
     wait_until("the far deadline armed", || l.stats().rearm_calls >= 1);
@@ -127,7 +127,7 @@ fn arming_earlier_from_another_thread_wakes_the_loop() {
     let c = clocks.clone();
     let near_h = near.handle();
     let deadline = std::thread::spawn(move || {
-        let d = c.now(ClockType::Realtime) + 2 * NS_PER_MS;
+        let d = c.now(ClockType::Mono) + 2 * NS_PER_MS;
         near_h.arm(d).unwrap();
         d
     })
@@ -147,9 +147,9 @@ fn arming_earlier_from_another_thread_wakes_the_loop() {
 fn deleting_the_armed_timer_gives_one_spurious_wakeup() {
     let (clocks, l) = start();
     let t = clocks
-        .realtime()
+        .mono()
         .new_timer(Scale::Ms, |_| panic!("deleted timer ran"));
-    let t0 = clocks.realtime().now();
+    let t0 = clocks.mono().now();
     t.arm(t0 / NS_PER_MS + 5).unwrap();
     wait_until("armed", || l.stats().rearm_calls == 1);
     t.del();
@@ -167,12 +167,12 @@ fn del_waits_for_the_running_callback() {
     let release = Arc::new(AtomicBool::new(false));
     let finished = Arc::new(AtomicBool::new(false));
     let (s2, r2, f2) = (started.clone(), release.clone(), finished.clone());
-    let t = clocks.realtime().new_timer(Scale::Ns, move |_| {
+    let t = clocks.mono().new_timer(Scale::Ns, move |_| {
         s2.store(true, Ordering::SeqCst);
         wait_until("release", || r2.load(Ordering::SeqCst));
         f2.store(true, Ordering::SeqCst);
     });
-    t.arm(clocks.realtime().now() + NS_PER_MS).unwrap();
+    t.arm(clocks.mono().now() + NS_PER_MS).unwrap();
     wait_until("the callback to start", || started.load(Ordering::SeqCst));
     let returned = Arc::new(AtomicBool::new(false));
     let (h, ret2, f3) = (t.handle(), returned.clone(), finished.clone());
@@ -198,23 +198,23 @@ fn del_waits_for_the_running_callback() {
 fn disabled_clock_and_stopped_vm_fire_once_reenabled() {
     let (clocks, _l) = start();
     let fired = Fired::default();
-    let rt = recorder(&clocks, ClockType::Realtime, "rt", &fired);
-    let vm = recorder(&clocks, ClockType::Virtual, "vm", &fired);
-    clocks.realtime().enable(false);
+    let rt = recorder(&clocks, ClockType::Mono, "rt", &fired);
+    let vm = recorder(&clocks, ClockType::Guest, "vm", &fired);
+    clocks.mono().enable(false);
     clocks.vm_stop();
-    rt.arm(clocks.now(ClockType::Realtime) + NS_PER_MS).unwrap();
-    let vm_deadline = clocks.now(ClockType::Virtual) + NS_PER_MS;
+    rt.arm(clocks.now(ClockType::Mono) + NS_PER_MS).unwrap();
+    let vm_deadline = clocks.now(ClockType::Guest) + NS_PER_MS;
     vm.arm(vm_deadline).unwrap();
     std::thread::sleep(Duration::from_millis(30));
     assert!(
         fired.lock().unwrap().is_empty(),
         "disabled / stopped: nothing runs"
     );
-    let t_enable = clocks.now(ClockType::Realtime);
-    clocks.realtime().enable(true);
+    let t_enable = clocks.now(ClockType::Mono);
+    clocks.mono().enable(true);
     wait_until("rt after enable", || fired.lock().unwrap().len() == 1);
     assert_on_time("rt after enable", fired.lock().unwrap()[0].1, t_enable);
-    let resumed_at_vm = clocks.now(ClockType::Virtual);
+    let resumed_at_vm = clocks.now(ClockType::Guest);
     assert_eq!(
         resumed_at_vm,
         vm_deadline - NS_PER_MS,
@@ -237,19 +237,19 @@ fn drop_stops_the_loop_and_the_clocks_can_be_driven_again() {
     ));
     let count = Arc::new(AtomicU32::new(0));
     let c2 = count.clone();
-    let t = clocks.realtime().new_timer(Scale::Ns, move |_| {
+    let t = clocks.mono().new_timer(Scale::Ns, move |_| {
         c2.fetch_add(1, Ordering::SeqCst);
     });
-    let deadline = clocks.realtime().now() + 20 * NS_PER_MS;
+    let deadline = clocks.mono().now() + 20 * NS_PER_MS;
     t.arm(deadline).unwrap();
     drop(l); // joins the thread
     std::thread::sleep(Duration::from_millis(60));
     assert_eq!(count.load(Ordering::SeqCst), 0, "no loop, no callbacks");
     assert!(t.pending());
     let l2 = TimerLoop::start(&clocks, &Precedence::default()).unwrap();
-    let restarted = clocks.realtime().now();
+    let restarted = clocks.mono().now();
     wait_until("the overdue timer", || count.load(Ordering::SeqCst) == 1);
-    assert!(clocks.realtime().now() - restarted <= LATE);
+    assert!(clocks.mono().now() - restarted <= LATE);
     assert_eq!(l2.stats().timers_run, 1);
 }
 
@@ -317,9 +317,9 @@ fn backends_are_tried_in_order_and_every_failure_is_reported() {
     let ran = Arc::new(AtomicBool::new(false));
     let r2 = ran.clone();
     let t = clocks
-        .realtime()
+        .mono()
         .new_timer(Scale::Ns, move |_| r2.store(true, Ordering::SeqCst));
-    t.arm(clocks.realtime().now() + NS_PER_MS).unwrap();
+    t.arm(clocks.mono().now() + NS_PER_MS).unwrap();
     wait_until("a timer after the refused reinit", || {
         ran.load(Ordering::SeqCst)
     });

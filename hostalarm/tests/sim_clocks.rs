@@ -1,5 +1,5 @@
 //! The three clocks on the simulated host, to the nanosecond: firing order
-//! and times across clocks, scales, enable/disable, VIRTUAL stop / warp /
+//! and times across clocks, scales, enable/disable, GUEST stop / warp /
 //! step, wall-clock steps and reset notifiers.
 
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ fn logging_timer(
     let clocks = h.clocks().clone();
     h.clocks().clock(kind).new_timer(scale, move |_| {
         let now = clocks.now(kind);
-        let mono = clocks.now(ClockType::Realtime);
+        let mono = clocks.now(ClockType::Mono);
         log.lock().unwrap().push((name, now, mono));
     })
 }
@@ -43,15 +43,15 @@ fn many_timers_across_three_clocks_fire_in_order_at_exact_times() {
     let log = Log::default();
     let ms = NS_PER_MS;
     let timers = [
-        (ClockType::Realtime, "rt5", 5 * ms),
-        (ClockType::Realtime, "rt1", ms),
-        (ClockType::Virtual, "vm3", 3 * ms),
-        (ClockType::Host, "host3", W0 + 3 * ms),
-        (ClockType::Realtime, "rt3", 3 * ms),
-        (ClockType::Host, "host2", W0 + 2 * ms),
-        (ClockType::Virtual, "vm4", 4 * ms),
-        (ClockType::Realtime, "rt1b", ms),
-        (ClockType::Host, "host9", W0 + 9 * ms + 7),
+        (ClockType::Mono, "rt5", 5 * ms),
+        (ClockType::Mono, "rt1", ms),
+        (ClockType::Guest, "vm3", 3 * ms),
+        (ClockType::Wall, "host3", W0 + 3 * ms),
+        (ClockType::Mono, "rt3", 3 * ms),
+        (ClockType::Wall, "host2", W0 + 2 * ms),
+        (ClockType::Guest, "vm4", 4 * ms),
+        (ClockType::Mono, "rt1b", ms),
+        (ClockType::Wall, "host9", W0 + 9 * ms + 7),
     ]
     .map(|(kind, name, at)| {
         let t = logging_timer(&h, kind, Scale::Ns, name, &log);
@@ -70,7 +70,7 @@ fn many_timers_across_three_clocks_fire_in_order_at_exact_times() {
             ("rt1", ms, ms),
             ("rt1b", ms, ms),
             ("host2", W0 + 2 * ms, 2 * ms),
-            // Same host instant on three clocks: REALTIME, HOST, VIRTUAL.
+            // Same host instant on three clocks: MONO, WALL, GUEST.
             ("rt3", 3 * ms, 3 * ms),
             ("host3", W0 + 3 * ms, 3 * ms),
             ("vm3", 3 * ms, 3 * ms),
@@ -93,9 +93,9 @@ fn many_timers_across_three_clocks_fire_in_order_at_exact_times() {
 fn scales_convert_at_the_boundary() {
     let h = host();
     let log = Log::default();
-    let t_ms = logging_timer(&h, ClockType::Realtime, Scale::Ms, "ms", &log);
-    let t_us = logging_timer(&h, ClockType::Realtime, Scale::Us, "us", &log);
-    let t_ns = logging_timer(&h, ClockType::Realtime, Scale::Ns, "ns", &log);
+    let t_ms = logging_timer(&h, ClockType::Mono, Scale::Ms, "ms", &log);
+    let t_us = logging_timer(&h, ClockType::Mono, Scale::Us, "us", &log);
+    let t_ns = logging_timer(&h, ClockType::Mono, Scale::Ns, "ns", &log);
     t_ms.arm(2).unwrap();
     t_us.arm(1_500).unwrap();
     t_ns.arm(1_999_999).unwrap();
@@ -126,9 +126,9 @@ fn scales_convert_at_the_boundary() {
 fn disabled_clock_has_no_deadline_and_runs_nothing_until_enabled() {
     let h = host();
     let log = Log::default();
-    let rt = h.clocks().realtime();
-    let t = logging_timer(&h, ClockType::Realtime, Scale::Ms, "rt", &log);
-    let v = logging_timer(&h, ClockType::Virtual, Scale::Ms, "vm", &log);
+    let rt = h.clocks().mono();
+    let t = logging_timer(&h, ClockType::Mono, Scale::Ms, "rt", &log);
+    let v = logging_timer(&h, ClockType::Guest, Scale::Ms, "vm", &log);
     rt.enable(false);
     assert!(!rt.is_enabled());
     t.arm(1).unwrap();
@@ -150,8 +150,8 @@ fn disabled_clock_has_no_deadline_and_runs_nothing_until_enabled() {
     assert_eq!(rt.deadline_ns(), Some(0), "already due");
     h.advance(0).unwrap();
     assert_eq!(take(&log), [("rt", 2 * NS_PER_MS, 2 * NS_PER_MS)]);
-    // Disabling VIRTUAL drops its deadline from the earliest.
-    h.clocks().vm().enable(false);
+    // Disabling GUEST drops its deadline from the earliest.
+    h.clocks().guest().enable(false);
     assert_eq!(h.clocks().earliest_host_deadline(), None);
     h.advance(10 * NS_PER_MS).unwrap();
     assert!(take(&log).is_empty());
@@ -163,26 +163,26 @@ fn virtual_stops_resumes_and_fires_in_guest_time() {
     let h = host();
     let log = Log::default();
     let clocks = h.clocks();
-    let v = logging_timer(&h, ClockType::Virtual, Scale::Ms, "vm10", &log);
+    let v = logging_timer(&h, ClockType::Guest, Scale::Ms, "vm10", &log);
     v.arm(10).unwrap();
     h.advance(4 * NS_PER_MS).unwrap();
     clocks.vm_stop();
     assert!(!clocks.vm_running());
     assert_eq!(
-        clocks.vm().host_deadline(),
+        clocks.guest().host_deadline(),
         None,
         "stopped: guest time does not pass"
     );
     h.advance(20 * NS_PER_MS).unwrap();
     assert!(take(&log).is_empty());
-    assert_eq!(clocks.now(ClockType::Virtual), 4 * NS_PER_MS);
-    assert_eq!(clocks.vm().deadline_ns(), Some(6 * NS_PER_MS));
+    assert_eq!(clocks.now(ClockType::Guest), 4 * NS_PER_MS);
+    assert_eq!(clocks.guest().deadline_ns(), Some(6 * NS_PER_MS));
     clocks.vm_stop(); // idempotent
     clocks.vm_start();
-    assert_eq!(clocks.vm().host_deadline(), Some(30 * NS_PER_MS));
+    assert_eq!(clocks.guest().host_deadline(), Some(30 * NS_PER_MS));
     h.advance(10 * NS_PER_MS).unwrap();
     assert_eq!(take(&log), [("vm10", 10 * NS_PER_MS, 30 * NS_PER_MS)]);
-    assert_eq!(clocks.now(ClockType::Virtual), 14 * NS_PER_MS);
+    assert_eq!(clocks.now(ClockType::Guest), 14 * NS_PER_MS);
 }
 
 #[test]
@@ -190,20 +190,20 @@ fn virtual_warp_jumps_forward_and_late_timers_see_the_warped_time() {
     let h = host();
     let log = Log::default();
     let clocks = h.clocks();
-    let a = logging_timer(&h, ClockType::Virtual, Scale::Ns, "a", &log);
-    let b = logging_timer(&h, ClockType::Virtual, Scale::Ns, "b", &log);
+    let a = logging_timer(&h, ClockType::Guest, Scale::Ns, "a", &log);
+    let b = logging_timer(&h, ClockType::Guest, Scale::Ns, "b", &log);
     a.arm(1_000).unwrap();
     b.arm(5_000).unwrap();
     h.advance(100).unwrap();
     clocks.vm_warp(2_000).unwrap();
-    assert_eq!(clocks.now(ClockType::Virtual), 2_100);
+    assert_eq!(clocks.now(ClockType::Guest), 2_100);
     assert_eq!(clocks.vm_warp(-1), Err(Errno::EINVAL));
     h.advance(0).unwrap();
     assert_eq!(take(&log), [("a", 2_100, 100)]);
     // Warping a stopped VM makes b due although guest time is frozen.
     clocks.vm_stop();
     clocks.vm_warp(3_000).unwrap();
-    assert_eq!(clocks.vm().host_deadline(), Some(100), "due now");
+    assert_eq!(clocks.guest().host_deadline(), Some(100), "due now");
     h.advance(0).unwrap();
     assert_eq!(take(&log), [("b", 5_100, 100)]);
 }
@@ -219,7 +219,7 @@ fn virtual_step_runs_each_timer_at_its_deadline_while_stopped() {
         .iter()
         .zip(at)
         .map(|(n, at)| {
-            let t = logging_timer(&h, ClockType::Virtual, Scale::Ns, n, &log);
+            let t = logging_timer(&h, ClockType::Guest, Scale::Ns, n, &log);
             t.arm(at).unwrap();
             t
         })
@@ -236,12 +236,12 @@ fn virtual_step_runs_each_timer_at_its_deadline_while_stopped() {
         take(&log),
         [("s1", 1_000, 0), ("s2a", 2_000, 0), ("s2b", 2_000, 0)]
     );
-    assert_eq!(clocks.now(ClockType::Virtual), 5_000);
+    assert_eq!(clocks.now(ClockType::Guest), 5_000);
     assert_eq!(h.mono_ns(), 0, "host time did not move");
     assert!(ts[3].pending());
     clocks.vm_step(4_000).unwrap();
     assert_eq!(take(&log), [("s9", 9_000, 0)]);
-    assert_eq!(clocks.now(ClockType::Virtual), 9_000);
+    assert_eq!(clocks.now(ClockType::Guest), 9_000);
 }
 
 #[test]
@@ -249,12 +249,12 @@ fn wall_steps_fire_reset_notifiers_backwards_and_past_the_threshold_only() {
     let h = host();
     let steps = Arc::new(Mutex::new(Vec::new()));
     let s2 = steps.clone();
-    let host_clock = h.clocks().host();
+    let host_clock = h.clocks().wall();
     let id = host_clock
         .add_reset_notifier(move |s| s2.lock().unwrap().push(s.delta_ns()))
         .unwrap();
     assert_eq!(
-        h.clocks().realtime().add_reset_notifier(|_| {}).err(),
+        h.clocks().mono().add_reset_notifier(|_| {}).err(),
         Some(Errno::EINVAL)
     );
     let threshold = h.clocks().config().wall_step_threshold_ns;
@@ -283,8 +283,8 @@ fn wall_steps_fire_reset_notifiers_backwards_and_past_the_threshold_only() {
 fn host_timers_follow_wall_steps() {
     let h = host();
     let log = Log::default();
-    let fwd = logging_timer(&h, ClockType::Host, Scale::Ns, "fwd", &log);
-    let back = logging_timer(&h, ClockType::Host, Scale::Ns, "back", &log);
+    let fwd = logging_timer(&h, ClockType::Wall, Scale::Ns, "fwd", &log);
+    let back = logging_timer(&h, ClockType::Wall, Scale::Ns, "back", &log);
     fwd.arm(W0 + NS_PER_SEC).unwrap();
     back.arm(W0 + 2 * NS_PER_SEC).unwrap();
     h.advance(10).unwrap();
@@ -308,7 +308,7 @@ fn negative_and_reentrant_driving_is_refused() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (h2, seen2) = (h.clone(), seen.clone());
     let clocks = h.clocks().clone();
-    let t = h.clocks().realtime().new_timer(Scale::Ns, move |_| {
+    let t = h.clocks().mono().new_timer(Scale::Ns, move |_| {
         seen2.lock().unwrap().push(format!("{:?}", h2.advance(1)));
         seen2
             .lock()
@@ -317,7 +317,7 @@ fn negative_and_reentrant_driving_is_refused() {
         seen2
             .lock()
             .unwrap()
-            .push(format!("{:?}", clocks.realtime().run_timers()));
+            .push(format!("{:?}", clocks.mono().run_timers()));
     });
     t.arm(5).unwrap();
     h.advance(5).unwrap();

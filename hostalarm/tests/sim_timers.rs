@@ -46,7 +46,7 @@ fn equal_deadlines_run_in_arming_order_and_rearm_goes_last() {
         .map(|i| {
             let log = log.clone();
             h.clocks()
-                .realtime()
+                .mono()
                 .new_timer(Scale::Ns, move |_| push(&log, format!("t{i}"), 0))
         })
         .collect();
@@ -69,9 +69,9 @@ fn periodic_callback_rearms_itself_at_exact_times() {
     let c2 = count.clone();
     let t = h
         .clocks()
-        .realtime()
+        .mono()
         .new_timer(Scale::Us, move |me: &TimerHandle| {
-            let now = clocks.now(ClockType::Realtime);
+            let now = clocks.now(ClockType::Mono);
             push(&l2, "tick", now);
             assert!(!me.pending(), "removed before its callback runs");
             if c2.fetch_add(1, Ordering::SeqCst) < 4 {
@@ -98,11 +98,11 @@ fn callbacks_delete_and_arm_other_timers_and_delete_themselves() {
     let h = host();
     let log = Log::default();
     let clocks = h.clocks().clone();
-    let rt = h.clocks().realtime();
+    let rt = h.clocks().mono();
     let mk = |name: &'static str| {
         let (log, clocks) = (log.clone(), clocks.clone());
         rt.new_timer(Scale::Ns, move |_| {
-            push(&log, name, clocks.now(ClockType::Realtime))
+            push(&log, name, clocks.now(ClockType::Mono))
         })
     };
     let victim = mk("victim");
@@ -140,7 +140,7 @@ fn a_callback_may_free_its_own_timer() {
     let s2 = slot.clone();
     let ran = Arc::new(AtomicU32::new(0));
     let r2 = ran.clone();
-    let t = h.clocks().realtime().new_timer(Scale::Ns, move |_| {
+    let t = h.clocks().mono().new_timer(Scale::Ns, move |_| {
         r2.fetch_add(1, Ordering::SeqCst);
         drop(s2.lock().unwrap().take()); // frees the running timer
     });
@@ -153,13 +153,13 @@ fn a_callback_may_free_its_own_timer() {
     assert_eq!(handle.arm(20), Err(Errno::ENOENT));
     assert!(!handle.pending());
     handle.del(); // inert
-    assert_eq!(h.clocks().realtime().armed_count(), 0);
+    assert_eq!(h.clocks().mono().armed_count(), 0);
 }
 
 #[test]
 fn step_to_next_deadline_and_run_until_idle() {
     let h = host();
-    let rt = h.clocks().realtime();
+    let rt = h.clocks().mono();
     let a = rt.new_timer(Scale::Ns, |_| {});
     let b = rt.new_timer(Scale::Ns, |_| {});
     a.arm(70).unwrap();
@@ -176,7 +176,7 @@ fn step_to_next_deadline_and_run_until_idle() {
     // A periodic timer never goes idle: the bound is reported.
     let clocks = h.clocks().clone();
     let periodic = rt.new_timer(Scale::Ns, move |me| {
-        me.arm(clocks.now(ClockType::Realtime) + 10).unwrap();
+        me.arm(clocks.now(ClockType::Mono) + 10).unwrap();
     });
     periodic.arm(210).unwrap();
     assert_eq!(h.run_until_idle(5), Err(SimError::NotIdle { steps: 5 }));
@@ -192,7 +192,7 @@ fn step_to_next_deadline_and_run_until_idle() {
 #[test]
 fn rearm_logic_kicks_only_for_earlier_deadlines_and_counts_spurious_wakeups() {
     let h = host();
-    let rt = h.clocks().realtime();
+    let rt = h.clocks().mono();
     let base = h.stats();
     assert_eq!(base.rearm_calls, 0, "nothing armed at start: no host call");
     let a = rt.new_timer(Scale::Ns, |_| {});
@@ -243,8 +243,8 @@ fn the_backend_floor_delays_near_deadlines() {
     let h = SimHost::new(cfg).unwrap();
     let log = Log::default();
     let (l2, clocks) = (log.clone(), h.clocks().clone());
-    let t = h.clocks().realtime().new_timer(Scale::Ns, move |_| {
-        push(&l2, "t", clocks.now(ClockType::Realtime))
+    let t = h.clocks().mono().new_timer(Scale::Ns, move |_| {
+        push(&l2, "t", clocks.now(ClockType::Mono))
     });
     h.advance(5_000).unwrap();
     t.arm(5_010).unwrap();
@@ -269,7 +269,7 @@ fn del_from_another_thread_waits_for_the_running_callback() {
     let release = Arc::new(AtomicBool::new(false));
     let finished = Arc::new(AtomicBool::new(false));
     let (s2, r2, f2) = (started.clone(), release.clone(), finished.clone());
-    let t = h.clocks().realtime().new_timer(Scale::Ns, move |_| {
+    let t = h.clocks().mono().new_timer(Scale::Ns, move |_| {
         s2.store(true, Ordering::SeqCst);
         wait_for(&r2);
         f2.store(true, Ordering::SeqCst);

@@ -797,7 +797,7 @@ impl Session {
 
     /// The VM clock (`CLOCK_VM` = VIRTUAL), guest ns.
     fn vm_now(&self) -> i64 {
-        self.kernel().host_kind().clocks().vm().now()
+        self.kernel().host_kind().clocks().guest().now()
     }
 
     /// A `vm warp` / `vm step` result: `ok vm=READING` (the VM clock
@@ -826,7 +826,7 @@ impl Session {
                 .kernel()
                 .host_kind()
                 .clocks()
-                .vm()
+                .guest()
                 .deadline()
                 .filter(|&at| at <= target);
             let to = next.unwrap_or(target).max(now);

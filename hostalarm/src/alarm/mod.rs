@@ -128,7 +128,7 @@ pub struct Wakeup {
     /// Zero means the fd was readable for another reason.
     pub expirations: u64,
     /// The host wall clock was stepped (timerfd `TFD_TIMER_CANCEL_ON_SET`
-    /// reported `ECANCELED`). The loop then checks the HOST clock's reset
+    /// reported `ECANCELED`). The loop then checks the WALL clock's reset
     /// notifiers.
     pub wall_clock_stepped: bool,
 }
