@@ -23,7 +23,7 @@
 //! | 3 | [`port::queue`] / [`port::table`] / [`shared`] | one port's event queue (it reaches a timer only through the callback the association carries); the kernel's port table; what the kernel and every process share |
 //! | 4 | the core, which illumos also ties together: [`proc`] (`proc_t`, `p_lock`), [`table`] (the timer table and its growth), [`itimer`] (timer_create/settime/gettime/getoverrun/delete, `timer_fire`, the consumption callbacks), [`lock`] (`ITLK_LOCKED` / `ITLK_REMOVE`), [`sigqueue`] (the signal queue; a timer's entry carries its consumption callback, illumos `sq_func`), [`port`] (the port syscalls, `port_getn`, alert mode), [`notify_thread`] (`SIGEV_THREAD`: the model's libc on a private port) | |
 //! | 5 | [`delivery`] / [`signal`] | the delivery thread running handlers (illumos `psig`); dispositions, the mask, `sigtimedwait` |
-//! | 6 | [`process`] / [`kernel`] | the process handle's operations (LWPs, status, exit); the kernel handle (boot, spawn) |
+//! | 6 | [`process`] / [`subsystem`] | the process handle's operations (LWPs, status, exit); [`Subsystem`], the booted subsystem's handle (boot, spawn; the facade's `itimer::Kernel` wraps it) |
 //! | 7 | [`typed`] / [`raw`] | the two faces of the syscalls |
 //!
 //! `tests/architecture.rs` (in the workspace root) checks that the core
@@ -47,7 +47,6 @@ pub mod callout;
 pub mod delivery;
 pub mod ids;
 pub mod itimer;
-pub mod kernel;
 pub mod lock;
 #[cfg(any(test, feature = "manual-clock"))]
 pub mod manual_clock;
@@ -61,6 +60,7 @@ pub mod service;
 pub mod shared;
 pub mod signal;
 pub mod sigqueue;
+pub mod subsystem;
 pub mod table;
 pub mod time;
 pub mod typed;
@@ -70,10 +70,11 @@ pub mod typed;
 pub use itimer_sync as sync;
 
 pub use backend::{BackendTimer, ClockBackend, ClockRegistry, Fire, SettimeFlags, TimerCreate};
-pub use kernel::{Kernel, KernelConfig};
 pub use nix::errno::Errno;
 pub use notify_thread::{ThreadCallback, ThreadNotify};
 pub use process::{Credentials, LwpId, Pid, ProcStats, Process, TimerStatus};
+pub use shared::KernelConfig;
 pub use sigqueue::{Disposition, SigHandler, SigSet};
+pub use subsystem::Subsystem;
 pub use time::{ItimerSpecNs, Nsec};
 pub use typed::{AlertMode, Arm, ClockId, ItimerSpec, PortEvents, PortId, SigEvent, TimerId};

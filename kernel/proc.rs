@@ -88,7 +88,7 @@ impl ProcShared {
 
 /// A handle to a running process. Syscalls are methods on it (the typed
 /// layer directly, the raw layer through [`Process::raw`]). Dropping the
-/// handle [`Kernel::spawn_process`](crate::Kernel::spawn_process) returned
+/// handle [`Subsystem::spawn_process`](crate::Subsystem::spawn_process) returned
 /// exits the process; dropping the view a callback or handler is given
 /// does not.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 //!
 //! Each comes from [`crate::sync::thread`] (so loom can model it), is
 //! counted in the kernel's live service-thread count while its body runs
-//! (see [`crate::Kernel::service_threads`]; the count drops even if the
+//! (see [`crate::Subsystem::service_threads`]; the count drops even if the
 //! body panics), and is ended by its process's exit: the exit makes the
 //! body return, then joins it (`ServiceThread::finish`). A service thread
 //! runs user code (callbacks, handlers) that may itself call `exit`; a

@@ -1,7 +1,7 @@
 //! Booting the stack: kernel over clock backends over a host.
 //!
 //! ```text
-//!   itimer_kernel::Kernel  ── ClockRegistry ──▶ clock_backends (Bases)
+//!   itimer_kernel::Subsystem  ── ClockRegistry ──▶ clock_backends (Bases)
 //!                                                   │
 //!                                  hostalarm Clocks ┘── SimHost | TimerLoop
 //! ```
@@ -126,19 +126,22 @@ fn real_resolution_ns(host: &Host) -> u64 {
     host.as_real().map_or(1, |l| l.resolution_ns())
 }
 
-fn assemble(config: KernelConfig, bases: &StdArc<Bases>) -> Result<itimer_kernel::Kernel, Errno> {
+fn assemble(
+    config: KernelConfig,
+    bases: &StdArc<Bases>,
+) -> Result<itimer_kernel::Subsystem, Errno> {
     if config.timer_max == 0 {
         return Err(Errno::EINVAL);
     }
     let mut registry = ClockRegistry::new();
     install(&mut registry, bases)?;
-    Ok(itimer_kernel::Kernel::new(config, registry))
+    Ok(itimer_kernel::Subsystem::new(config, registry))
 }
 
 /// A booted kernel: processes are spawned here; syscalls are methods on
 /// the [`Process`].
 pub struct Kernel {
-    kernel: itimer_kernel::Kernel,
+    kernel: itimer_kernel::Subsystem,
     bases: StdArc<Bases>,
     host: Host,
 }
@@ -170,7 +173,7 @@ impl Kernel {
     }
 
     /// The kernel underneath (registry, configuration, process list).
-    pub fn inner(&self) -> &itimer_kernel::Kernel {
+    pub fn inner(&self) -> &itimer_kernel::Subsystem {
         &self.kernel
     }
 

@@ -6,20 +6,20 @@ use std::time::Duration;
 use itimer_kernel::abi::*;
 use itimer_kernel::manual_clock::ManualClock;
 use itimer_kernel::{
-    Arm, ClockId, ClockRegistry, Credentials, Disposition, Errno, ItimerSpec, Kernel, KernelConfig,
-    Nsec, SigEvent, SigSet, TimerId,
+    Arm, ClockId, ClockRegistry, Credentials, Disposition, Errno, ItimerSpec, KernelConfig, Nsec,
+    SigEvent, SigSet, Subsystem, TimerId,
 };
 
 const MS: u64 = 1_000_000;
 
-fn boot(timer_max: usize) -> (Kernel, Arc<ManualClock>) {
+fn boot(timer_max: usize) -> (Subsystem, Arc<ManualClock>) {
     let clock = ManualClock::new(Nsec(1_000 * MS));
     let mut reg = ClockRegistry::new();
     clock
         .register(&mut reg, &[CLOCK_REALTIME0, CLOCK_REALTIME, CLOCK_HIGHRES])
         .unwrap();
     (
-        Kernel::new(
+        Subsystem::new(
             KernelConfig {
                 timer_max,
                 ..KernelConfig::default()

@@ -10,8 +10,8 @@ use itimer_kernel::abi::*;
 use itimer_kernel::manual_clock::ManualClock;
 use itimer_kernel::raw::{SIG_DFL, SIG_HANDLER};
 use itimer_kernel::{
-    Arm, ClockId, ClockRegistry, Credentials, Disposition, Errno, ItimerSpec, Kernel, KernelConfig,
-    Nsec, Process, SigEvent, SigHandler, SigSet, TimerId,
+    Arm, ClockId, ClockRegistry, Credentials, Disposition, Errno, ItimerSpec, KernelConfig, Nsec,
+    Process, SigEvent, SigHandler, SigSet, Subsystem, TimerId,
 };
 
 const MS: u64 = 1_000_000;
@@ -21,7 +21,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// How long a test watches for something that must not happen.
 const QUIET: Duration = Duration::from_millis(50);
 
-fn boot() -> (Kernel, Arc<ManualClock>) {
+fn boot() -> (Subsystem, Arc<ManualClock>) {
     let clock = ManualClock::new(Nsec(1_000 * MS));
     let mut reg = ClockRegistry::new();
     clock
@@ -31,7 +31,7 @@ fn boot() -> (Kernel, Arc<ManualClock>) {
         timer_max: 64,
         ..KernelConfig::default()
     };
-    (Kernel::new(config, reg), clock)
+    (Subsystem::new(config, reg), clock)
 }
 
 fn usr1() -> SigSet {

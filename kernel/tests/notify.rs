@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use itimer_kernel::abi::*;
 use itimer_kernel::manual_clock::ManualClock;
 use itimer_kernel::{
-    Arm, ClockId, ClockRegistry, Credentials, Errno, ItimerSpec, Kernel, KernelConfig, Nsec,
-    PortId, Process, SigEvent, ThreadNotify, TimerId,
+    Arm, ClockId, ClockRegistry, Credentials, Errno, ItimerSpec, KernelConfig, Nsec, PortId,
+    Process, SigEvent, Subsystem, ThreadNotify, TimerId,
 };
 
 const MS: u64 = 1_000_000;
@@ -20,16 +20,16 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// How long a test watches for something that must not happen.
 const QUIET: Duration = Duration::from_millis(50);
 
-fn boot_with(config: KernelConfig) -> (Kernel, Arc<ManualClock>) {
+fn boot_with(config: KernelConfig) -> (Subsystem, Arc<ManualClock>) {
     let clock = ManualClock::new(Nsec(1_000 * MS));
     let mut reg = ClockRegistry::new();
     clock
         .register(&mut reg, &[CLOCK_REALTIME, CLOCK_HIGHRES])
         .unwrap();
-    (Kernel::new(config, reg), clock)
+    (Subsystem::new(config, reg), clock)
 }
 
-fn boot() -> (Kernel, Arc<ManualClock>) {
+fn boot() -> (Subsystem, Arc<ManualClock>) {
     boot_with(KernelConfig {
         timer_max: 64,
         ..KernelConfig::default()

@@ -10,22 +10,22 @@ use itimer_kernel::abi::*;
 use itimer_kernel::itimer::ItFlags;
 use itimer_kernel::manual_clock::ManualClock;
 use itimer_kernel::{
-    AlertMode, Arm, ClockId, ClockRegistry, Credentials, Errno, ItimerSpec, Kernel, KernelConfig,
-    Nsec, PortId, Process, SigEvent, TimerId,
+    AlertMode, Arm, ClockId, ClockRegistry, Credentials, Errno, ItimerSpec, KernelConfig, Nsec,
+    PortId, Process, SigEvent, Subsystem, TimerId,
 };
 
 const MS: u64 = 1_000_000;
 
-fn boot_with(config: KernelConfig) -> (Kernel, Arc<ManualClock>) {
+fn boot_with(config: KernelConfig) -> (Subsystem, Arc<ManualClock>) {
     let clock = ManualClock::new(Nsec(1_000 * MS));
     let mut reg = ClockRegistry::new();
     clock
         .register(&mut reg, &[CLOCK_REALTIME0, CLOCK_REALTIME, CLOCK_HIGHRES])
         .unwrap();
-    (Kernel::new(config, reg), clock)
+    (Subsystem::new(config, reg), clock)
 }
 
-fn boot() -> (Kernel, Arc<ManualClock>) {
+fn boot() -> (Subsystem, Arc<ManualClock>) {
     boot_with(KernelConfig {
         timer_max: 64,
         ..KernelConfig::default()

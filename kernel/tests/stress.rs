@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use itimer_kernel::abi::*;
 use itimer_kernel::manual_clock::ManualClock;
-use itimer_kernel::{ClockRegistry, Credentials, Errno, Kernel, KernelConfig, Nsec};
+use itimer_kernel::{ClockRegistry, Credentials, Errno, KernelConfig, Nsec, Subsystem};
 
 const TIMERS: i32 = 16;
 const ROUNDS: usize = 20_000;
@@ -16,7 +16,7 @@ fn concurrent_syscalls_and_fires() {
     let clock = ManualClock::new(Nsec(0));
     let mut reg = ClockRegistry::new();
     clock.register(&mut reg, &[CLOCK_HIGHRES]).unwrap();
-    let k = Kernel::new(
+    let k = Subsystem::new(
         KernelConfig {
             timer_max: 64,
             ..KernelConfig::default()

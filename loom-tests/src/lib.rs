@@ -25,13 +25,13 @@ pub mod probe;
 use std::sync::Arc as StdArc;
 
 use itimer_kernel::abi::{CLOCK_HIGHRES, CLOCK_REALTIME};
-use itimer_kernel::{ClockRegistry, Kernel, KernelConfig};
+use itimer_kernel::{ClockRegistry, KernelConfig, Subsystem};
 
 use probe::ProbeClock;
 
 /// Boots a kernel whose `CLOCK_REALTIME` and `CLOCK_HIGHRES` are one probe
 /// clock, with at most `timer_max` timers per process.
-pub fn boot(timer_max: usize) -> (Kernel, StdArc<ProbeClock>) {
+pub fn boot(timer_max: usize) -> (Subsystem, StdArc<ProbeClock>) {
     let clock = StdArc::new(ProbeClock::new());
     let mut reg = ClockRegistry::new();
     for id in [CLOCK_REALTIME, CLOCK_HIGHRES] {
@@ -44,5 +44,5 @@ pub fn boot(timer_max: usize) -> (Kernel, StdArc<ProbeClock>) {
         timer_max,
         ..KernelConfig::default()
     };
-    (Kernel::new(config, reg), clock)
+    (Subsystem::new(config, reg), clock)
 }

@@ -12,7 +12,7 @@ pub use crate::boot;
 pub type Proc = Arc<Process>;
 
 /// An unprivileged process on `kernel`, shareable between model threads.
-pub fn spawn_process(kernel: &itimer_kernel::Kernel) -> Proc {
+pub fn spawn_process(kernel: &itimer_kernel::Subsystem) -> Proc {
     Arc::new(kernel.spawn_process(Credentials::user(1000)))
 }
 

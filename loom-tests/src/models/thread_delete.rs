@@ -150,7 +150,7 @@ fn setup(
 
 /// Ends the process (which stops the notification thread from starting
 /// callbacks, and joins it) and checks that nothing is left.
-fn finish(kernel: &itimer_kernel::Kernel, p: &Proc, clock: &crate::probe::ProbeClock) {
+fn finish(kernel: &itimer_kernel::Subsystem, p: &Proc, clock: &crate::probe::ProbeClock) {
     p.exit();
     assert_eq!(clock.live(), 0, "no backend timer is left");
     assert_eq!(kernel.service_threads(), 0, "the notification thread ended");

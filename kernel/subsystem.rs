@@ -1,9 +1,11 @@
-//! The kernel handle: boots a kernel and starts its processes.
+//! The subsystem handle: boots the itimer subsystem on its clock backends
+//! and starts its processes. (The facade crate's `itimer::Kernel` wraps
+//! it together with the host that drives the clocks.)
 //!
 //! The state behind it (registry, configuration, process and port tables)
 //! is [`crate::shared`]'s `KernelShared`, which every process also holds.
 //!
-//! A [`Kernel`] is built from a filled [`ClockRegistry`] (the backends are
+//! A [`Subsystem`] is built from a filled [`ClockRegistry`] (the backends are
 //! wired by whoever boots the stack: the facade crate, or a test with the
 //! manual clock) and a [`KernelConfig`]. The registry and configuration are
 //! immutable afterwards. The process table is guarded by its own mutex,
@@ -21,14 +23,14 @@ pub use crate::shared::{FIRST_PID, KernelConfig, TIMER_MAX_FLOOR, TIMER_MAX_PER_
 
 /// A booted kernel.
 #[derive(Debug, Clone)]
-pub struct Kernel {
+pub struct Subsystem {
     shared: Arc<KernelShared>,
 }
 
-impl Kernel {
+impl Subsystem {
     /// Boots a kernel on these clock backends.
-    pub fn new(config: KernelConfig, registry: ClockRegistry) -> Kernel {
-        Kernel {
+    pub fn new(config: KernelConfig, registry: ClockRegistry) -> Subsystem {
+        Subsystem {
             shared: Arc::new(KernelShared::new(config, registry)),
         }
     }
