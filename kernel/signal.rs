@@ -34,7 +34,7 @@ fn complete_all(taken: Vec<Taken>) {
     }
 }
 
-/// `sigtimedwait`: takes the lowest pending signal in `set` (oldest first),
+/// `sigtimedwait`: takes the lowest queued signal in `set` (oldest first),
 /// waiting up to `timeout` (`None`: forever; zero: poll). `EAGAIN` on
 /// timeout, `EINTR` when the process exits while waiting, `ESRCH` after.
 pub(crate) fn sigtimedwait(
@@ -80,9 +80,9 @@ pub(crate) fn sigtimedwait(
     }
 }
 
-/// `sigpending`: the signals with something queued.
+/// `sigpending` (POSIX's name): the signals with something queued.
 pub(crate) fn sigpending(p: &ProcShared) -> Result<SigSet, Errno> {
-    Ok(p.lock_live()?.sig.pending())
+    Ok(p.lock_live()?.sig.queued())
 }
 
 /// `sigprocmask`: changes the blocked mask as `how` says (`EINVAL` for an

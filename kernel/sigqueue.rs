@@ -11,8 +11,8 @@
 //!   never allocates. An entry is queued at most once: `queued` says so, and
 //!   the timer's `pending > 0` is what stops a second queueing.
 //! * Queued entries form one FIFO list per signal number (intrusive, through
-//!   `next`), and `pending` has bit `signo - 1` set exactly when that list is
-//!   non-empty. Retrieval takes the lowest pending signal in the wanted set,
+//!   `next`), and `queued` has bit `signo - 1` set exactly when that list is
+//!   non-empty. Retrieval takes the lowest queued signal in the wanted set,
 //!   oldest first.
 //! * An entry's kind says what happens when it is consumed: a live timer's
 //!   entry runs the timer's consumption callback and stays allocated; an
@@ -210,7 +210,7 @@ impl Taken {
 pub(crate) struct SigState {
     entries: Slab<SigEntry>,
     lists: [List; NSIG as usize],
-    pending: SigSet,
+    queued: SigSet,
     blocked: SigSet,
     disp: [Disposition; NSIG as usize],
 }
@@ -220,7 +220,7 @@ impl SigState {
         SigState {
             entries: Slab::new(),
             lists: [List::default(); NSIG as usize],
-            pending: SigSet::EMPTY,
+            queued: SigSet::EMPTY,
             blocked: SigSet::EMPTY,
             disp: std::array::from_fn(|_| Disposition::Default),
         }
@@ -272,7 +272,7 @@ impl SigState {
             None => list.head = Some(key),
         }
         list.tail = Some(key);
-        self.pending.0 |= 1 << (signo - 1);
+        self.queued.0 |= 1 << (signo - 1);
         None
     }
 
@@ -280,15 +280,15 @@ impl SigState {
         self.disp[signo as usize] == Disposition::Ignore && !self.blocked.contains(signo)
     }
 
-    /// Dequeues the oldest entry of the lowest pending signal in `set`.
+    /// Dequeues the oldest entry of the lowest queued signal in `set`.
     pub fn take(&mut self, set: SigSet) -> Option<Taken> {
-        let signo = SigSet(self.pending.0 & set.0).lowest()?;
+        let signo = SigSet(self.queued.0 & set.0).lowest()?;
         Some(self.take_signo(signo))
     }
 
     /// Signals a handler would catch now: queued, not blocked, caught.
     pub fn deliverable(&self) -> SigSet {
-        let mut set = SigSet(self.pending.0 & !self.blocked.0);
+        let mut set = SigSet(self.queued.0 & !self.blocked.0);
         let mut caught = SigSet::EMPTY;
         while let Some(signo) = set.lowest() {
             set.0 &= !(1 << (signo - 1));
@@ -313,11 +313,11 @@ impl SigState {
 
     fn take_signo(&mut self, signo: i32) -> Taken {
         let list = &mut self.lists[signo as usize];
-        let key = list.head.expect("pending bit set only for non-empty lists");
+        let key = list.head.expect("queued bit set only for non-empty lists");
         list.head = self.entries[key].next;
         if list.head.is_none() {
             list.tail = None;
-            self.pending.0 &= !(1 << (signo - 1));
+            self.queued.0 &= !(1 << (signo - 1));
         }
         let entry = &mut self.entries[key];
         entry.queued = false;
@@ -334,8 +334,8 @@ impl SigState {
     }
 
     /// Signals with at least one queued entry.
-    pub fn pending(&self) -> SigSet {
-        self.pending
+    pub fn queued(&self) -> SigSet {
+        self.queued
     }
 
     /// The blocked mask.
@@ -350,11 +350,11 @@ impl SigState {
         let unblockable = (1u64 << (SIGKILL - 1)) | (1u64 << (SIGSTOP - 1));
         self.blocked = SigSet(set.0 & !unblockable);
         let mut discarded = Vec::new();
-        let mut candidates = SigSet(self.pending.0 & !self.blocked.0);
+        let mut candidates = SigSet(self.queued.0 & !self.blocked.0);
         while let Some(signo) = candidates.lowest() {
             candidates.0 &= !(1 << (signo - 1));
             if self.disp[signo as usize] == Disposition::Ignore {
-                while self.pending.contains(signo) {
+                while self.queued.contains(signo) {
                     discarded.push(self.take_signo(signo));
                 }
             }
@@ -376,7 +376,7 @@ impl SigState {
         let old = std::mem::replace(&mut self.disp[signo as usize], disp);
         let mut discarded = Vec::new();
         if ignore {
-            while self.pending.contains(signo) {
+            while self.queued.contains(signo) {
                 discarded.push(self.take_signo(signo));
             }
         }
@@ -385,7 +385,7 @@ impl SigState {
 
     /// Process exit: empties every list (no callbacks: the timers are gone).
     pub fn discard_all(&mut self) {
-        while let Some(signo) = self.pending.lowest() {
+        while let Some(signo) = self.queued.lowest() {
             let _ = self.take_signo(signo);
         }
     }

@@ -54,7 +54,7 @@ pub struct SimBackend {
     /// The armed absolute deadline (host-monotonic ns).
     armed: Option<MonoNs>,
     /// What the next `consume` reports.
-    pending: Wakeup,
+    unconsumed: Wakeup,
     rearm_calls: u64,
     min_rearm_ns: u64,
 }
@@ -73,15 +73,15 @@ impl SimBackend {
         self.armed
     }
 
-    /// The alarm fires: one expiry pending, the one-shot timer disarmed.
+    /// The alarm fires: one expiry to consume, the one-shot timer disarmed.
     fn fire(&mut self) {
-        self.pending.expirations += 1;
+        self.unconsumed.expirations += 1;
         self.armed = None;
     }
 
     /// The wall clock was stepped (as timerfd cancel-on-set reports).
     fn signal_wall_step(&mut self) {
-        self.pending.wall_clock_stepped = true;
+        self.unconsumed.wall_clock_stepped = true;
     }
 }
 
@@ -114,7 +114,7 @@ impl AlarmBackend for SimBackend {
     }
 
     fn consume(&mut self) -> Result<Wakeup, Errno> {
-        Ok(std::mem::take(&mut self.pending))
+        Ok(std::mem::take(&mut self.unconsumed))
     }
 
     fn resolution_ns(&self) -> u64 {

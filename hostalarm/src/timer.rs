@@ -114,8 +114,11 @@ impl TimerHandle {
         }
     }
 
-    /// Whether the timer is armed (`qemu_timer_pending`). False once freed.
-    pub fn pending(&self) -> bool {
+    /// Whether the timer is armed (QEMU's `qemu_timer_pending`; in this
+    /// project `pending` means only a timer's count of unnotified
+    /// expirations). False once freed.
+    #[doc(alias = "qemu_timer_pending")]
+    pub fn is_armed(&self) -> bool {
         self.expire_time_ns().is_some()
     }
 

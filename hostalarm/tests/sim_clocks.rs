@@ -58,7 +58,7 @@ fn many_timers_across_three_clocks_fire_in_order_at_exact_times() {
         t.arm(at).unwrap();
         t
     });
-    assert!(timers.iter().all(|t| t.pending()));
+    assert!(timers.iter().all(|t| t.is_armed()));
     let fired = h.advance(10 * ms).unwrap();
     assert_eq!(
         fired, 6,
@@ -80,7 +80,7 @@ fn many_timers_across_three_clocks_fire_in_order_at_exact_times() {
         ]
     );
     assert_eq!(h.mono_ns(), 10 * ms);
-    assert!(timers.iter().all(|t| !t.pending()));
+    assert!(timers.iter().all(|t| !t.is_armed()));
     assert_eq!(h.armed_deadline(), Ok(None));
     let s = h.stats();
     assert_eq!(
@@ -138,7 +138,7 @@ fn disabled_clock_has_no_deadline_and_runs_nothing_until_enabled() {
     assert_eq!(rt.host_deadline(), None);
     h.advance(2 * NS_PER_MS).unwrap();
     assert!(take(&log).is_empty(), "disabled: nothing runs");
-    assert!(t.pending(), "disabled clocks keep their timers armed");
+    assert!(t.is_armed(), "disabled clocks keep their timers armed");
     assert_eq!(
         h.armed_deadline(),
         Ok(Some(4 * NS_PER_MS)),
@@ -155,7 +155,7 @@ fn disabled_clock_has_no_deadline_and_runs_nothing_until_enabled() {
     assert_eq!(h.clocks().earliest_host_deadline(), None);
     h.advance(10 * NS_PER_MS).unwrap();
     assert!(take(&log).is_empty());
-    assert!(v.pending());
+    assert!(v.is_armed());
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn virtual_step_runs_each_timer_at_its_deadline_while_stopped() {
     );
     assert_eq!(clocks.now(ClockType::Guest), 5_000);
     assert_eq!(h.mono_ns(), 0, "host time did not move");
-    assert!(ts[3].pending());
+    assert!(ts[3].is_armed());
     clocks.vm_step(4_000).unwrap();
     assert_eq!(take(&log), [("s9", 9_000, 0)]);
     assert_eq!(clocks.now(ClockType::Guest), 9_000);

@@ -73,7 +73,7 @@ fn periodic_callback_rearms_itself_at_exact_times() {
         .new_timer(Scale::Us, move |me: &TimerHandle| {
             let now = clocks.now(ClockType::Mono);
             push(&l2, "tick", now);
-            assert!(!me.pending(), "removed before its callback runs");
+            assert!(!me.is_armed(), "removed before its callback runs");
             if c2.fetch_add(1, Ordering::SeqCst) < 4 {
                 me.arm(now / 1_000 + 250).unwrap();
             }
@@ -90,7 +90,7 @@ fn periodic_callback_rearms_itself_at_exact_times() {
             ("tick", 1_250_000)
         ])
     );
-    assert!(!t.pending());
+    assert!(!t.is_armed());
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn callbacks_delete_and_arm_other_timers_and_delete_themselves() {
     late.arm(30).unwrap();
     h.advance(10).unwrap();
     assert_eq!(take(&log), pairs(&[("killer", 0)]));
-    assert!(!victim.pending() && !killer.pending());
+    assert!(!victim.is_armed() && !killer.is_armed());
     assert_eq!(
         h.armed_deadline(),
         Ok(Some(20)),
@@ -151,7 +151,7 @@ fn a_callback_may_free_its_own_timer() {
     assert_eq!(ran.load(Ordering::SeqCst), 1);
     assert!(!handle.is_live());
     assert_eq!(handle.arm(20), Err(Errno::ENOENT));
-    assert!(!handle.pending());
+    assert!(!handle.is_armed());
     handle.del(); // inert
     assert_eq!(h.clocks().mono().armed_count(), 0);
 }

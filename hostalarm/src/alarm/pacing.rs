@@ -84,14 +84,14 @@ impl Pacer {
     }
 
     /// Records a `setitimer` that replaced the previous arming.
-    /// `previous_was_pending` is whether the old value it returned was
+    /// `previous_still_armed` is whether the old value it returned was
     /// non-zero (a pending arming, cancelled without firing); zero means the
     /// previous arming, if there was one, fired. `now_armed` is the upper
     /// bound of the new arming (`None` for a disarm). Returns whether this
     /// discovered an alarm.
-    pub fn replaced(&mut self, previous_was_pending: bool, now_armed: Option<MonoNs>) -> bool {
+    pub fn replaced(&mut self, previous_still_armed: bool, now_armed: Option<MonoNs>) -> bool {
         let fired = match self.armed {
-            Some(t) if !previous_was_pending => {
+            Some(t) if !previous_still_armed => {
                 self.last_fired = Some(t);
                 true
             }

@@ -360,8 +360,8 @@ impl AlarmBackend for UnixBackend {
         if settle {
             // Disarm first; the old value tells whether it had fired.
             self.rearm_calls += 1;
-            let pending = set_itimer_real(0)?;
-            self.pacer.replaced(pending, None);
+            let still_armed = set_itimer_real(0)?;
+            self.pacer.replaced(still_armed, None);
         }
         let Some(deadline) = deadline else {
             return Ok(());
@@ -373,9 +373,9 @@ impl AlarmBackend for UnixBackend {
             .max(MIN_INTERVAL_NS)
             .next_multiple_of(RESOLUTION_NS);
         self.rearm_calls += 1;
-        let pending = set_itimer_real(left)?;
+        let still_armed = set_itimer_real(left)?;
         let fires_by = MonoNs(MonoNs::host_now().0.saturating_add(left));
-        self.pacer.replaced(pending, Some(fires_by));
+        self.pacer.replaced(still_armed, Some(fires_by));
         Ok(())
     }
 
