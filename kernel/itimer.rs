@@ -12,12 +12,12 @@
 //!   the lock protocol, see [`crate::lock`]).
 //! * [`ItCore`] is what expiry needs, shared with the backend's [`Fire`] and
 //!   with the queued signal entry (illumos `sq_backptr`): the process, the
-//!   preallocated signal entry's key and `it_mutex`.
+//!   timer's [`Notify`] (with a signal timer's entry key) and `it_mutex`.
 //! * [`ItState`], under `it_mutex`: `pending` (expirations since the
 //!   notification now outstanding was queued, that one included; 0 when no
 //!   notification is outstanding), `overrun` (latched at consumption),
 //!   `expirations` (every expiration ever reported, for accounting), the
-//!   `IT_*` flags, the LWP binding, and for a port timer its `PortLink`
+//!   LWP binding, and for a port timer its `PortLink`
 //!   (illumos `it_portev`), cleared when the port closes.
 //!
 //! # Accounting (the invariant every test and loom model checks)
@@ -65,8 +65,24 @@ use crate::sync::{Arc, Condvar, Mutex};
 use crate::table::{Alloc, Growth, LiveSlot};
 use crate::time::ItimerSpecNs;
 
+/// How a timer notifies, fixed at `timer_create`: the one place this is
+/// stored (illumos keeps `IT_SIGNAL` / `IT_PORT` in `it_flags` beside the
+/// entry and event pointers; [`ItFlags`] is now only how it is reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notify {
+    /// `SIGEV_SIGNAL`: by the preallocated signal entry `SigKey`;
+    /// `timer_fire` then takes `p_lock`.
+    Signal(SigKey),
+    /// `SIGEV_PORT` / `SIGEV_THREAD`: by the cached event on a port (the
+    /// association is `ItState::port`, cleared when the port closes).
+    Port,
+    /// `SIGEV_NONE`: not at all.
+    Nothing,
+}
+
 bitflags::bitflags! {
-    /// How a timer notifies (illumos `it_flags`), under `it_mutex`.
+    /// How a timer notifies, as reported (illumos `it_flags`): derived from
+    /// its [`Notify`] and whether its port association still stands.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub struct ItFlags: u8 {
         /// Notifies by queued signal (illumos `IT_SIGNAL`).
@@ -80,8 +96,6 @@ bitflags::bitflags! {
 /// What `it_mutex` guards.
 #[derive(Debug, Default)]
 pub(crate) struct ItState {
-    /// `IT_*` flags.
-    pub flags: ItFlags,
     /// Expirations since the outstanding notification was queued (that one
     /// included); 0 when none is outstanding. Saturating.
     pub pending: u64,
@@ -99,6 +113,17 @@ pub(crate) struct ItState {
     pub port: Option<PortLink>,
 }
 
+impl ItState {
+    /// The `IT_*` flags of a timer that notifies by `notify` in this state.
+    pub fn flags(&self, notify: Notify) -> ItFlags {
+        match notify {
+            Notify::Signal(_) => ItFlags::SIGNAL,
+            Notify::Port if self.port.is_some() => ItFlags::PORT,
+            Notify::Port | Notify::Nothing => ItFlags::empty(),
+        }
+    }
+}
+
 /// The part of a timer that expiry needs (see the module docs).
 #[derive(Debug)]
 pub(crate) struct ItCore {
@@ -106,11 +131,9 @@ pub(crate) struct ItCore {
     pub id: usize,
     /// The owning process.
     pub proc: Arc<ProcShared>,
-    /// Whether the timer notifies by signal (immutable; decides whether
-    /// `timer_fire` needs `p_lock`).
-    pub signals: bool,
-    /// The preallocated signal entry, for `SIGEV_SIGNAL` timers.
-    pub sigq_key: Option<SigKey>,
+    /// How it notifies (immutable; a signal timer's `timer_fire` needs
+    /// `p_lock`).
+    pub notify: Notify,
     /// `it_mutex`.
     pub it_mutex: Mutex<ItState>,
 }
@@ -231,20 +254,16 @@ pub(crate) fn timer_create(
     } else {
         None
     };
-    let flags = if signals {
-        ItFlags::SIGNAL
-    } else if port.is_some() {
-        ItFlags::PORT
-    } else {
-        ItFlags::empty()
+    let notify = match (sigq_key, &port) {
+        (Some(key), _) => Notify::Signal(key),
+        (None, Some(_)) => Notify::Port,
+        (None, None) => Notify::Nothing,
     };
     let core = Arc::new(ItCore {
         id,
         proc: p.clone(),
-        signals,
-        sigq_key,
+        notify,
         it_mutex: Mutex::new(ItState {
-            flags,
             lwp: Some(LwpId::MAIN),
             ..ItState::default()
         }),
@@ -409,7 +428,7 @@ pub(crate) fn timer_exit(p: &ProcShared) {
 /// callback is unregistered and, unless this runs on the notification
 /// thread, waited for).
 pub(crate) fn timer_detach_notification(p: &ProcShared, it: &Itimer) {
-    if let Some(key) = it.core.sigq_key {
+    if let Notify::Signal(key) = it.core.notify {
         p.p_lock.lock().sig.release_timer_entry(key);
     }
     detach_port(&it.core);
@@ -424,7 +443,6 @@ pub(crate) fn timer_detach_notification(p: &ProcShared, it: &Itimer) {
 fn detach_port(core: &ItCore) {
     let link = {
         let mut s = core.it_mutex.lock();
-        s.flags.remove(ItFlags::PORT);
         s.pending = 0;
         s.port.take()
     };
@@ -435,7 +453,7 @@ fn detach_port(core: &ItCore) {
 
 /// `timer_fire`: `k >= 1` expirations happened. See the module docs.
 pub(crate) fn timer_fire(core: &ItCore, k: u64) {
-    if core.signals {
+    if let Notify::Signal(key) = core.notify {
         let mut st = core.proc.p_lock.lock();
         {
             let mut s = core.it_mutex.lock();
@@ -446,7 +464,6 @@ pub(crate) fn timer_fire(core: &ItCore, k: u64) {
             }
             s.pending = k;
         }
-        let key = core.sigq_key.expect("signal timers have an entry");
         if let Some(owner) = st.sig.enqueue(key) {
             // Discarded at generation (ignored and not blocked): the
             // consumption callback runs at once.
@@ -507,7 +524,6 @@ pub(crate) fn timer_close_port(core: &ItCore, port: &Arc<Port>, source: u64) {
     let mut s = core.it_mutex.lock();
     if s.port.as_ref().is_some_and(|l| l.is(port, source)) {
         s.port = None;
-        s.flags.remove(ItFlags::PORT);
         s.pending = 0;
     }
 }

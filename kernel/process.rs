@@ -130,7 +130,7 @@ impl Process {
             let s = it.core.it_mutex.lock();
             TimerStatus {
                 clock: it.clock,
-                flags: s.flags,
+                flags: s.flags(it.core.notify),
                 pending: s.pending,
                 overrun: s.overrun,
                 expirations: s.expirations,
