@@ -18,8 +18,8 @@
 //!   [`Fire`] again, is not inside it, and has dropped it.
 //! * The kernel never holds `p_lock` or `it_mutex` while calling a
 //!   `BackendTimer` method, so a backend may call [`Fire`] (which takes them)
-//!   while holding its own per-timer lock: backend lock → `p_lock` →
-//!   `it_mutex` is the order.
+//!   while holding its own per-timer lock: the backend lock comes before
+//!   `p_lock` in the lock order (stated once, in [`crate`]).
 //!
 //! # The registry
 //!

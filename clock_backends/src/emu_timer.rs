@@ -13,7 +13,9 @@
 //!   held**, which is how `delete` knows no fire is in progress: it takes
 //!   the lock, drops the `Fire`, and from then on nothing can call it.
 //! * Order: `state` → the wall offset (leaf) → hostalarm's list lock (via
-//!   `arm_ns`). `state` → `p_lock` → `it_mutex` through `Fire`.
+//!   `arm_ns`); through `Fire`, `state` is the kernel's "backend per-timer
+//!   lock", first in the kernel's one statement of the order
+//!   (`itimer_kernel`'s crate documentation).
 //! * hostalarm's `del` may wait for a running callback, which may be
 //!   waiting for `state`; so `del` is only ever called with `state`
 //!   released.

@@ -11,10 +11,13 @@
 //! parent then checks its own loop still works: the child closed only its
 //! copies of the shared timerfd and eventfd.
 
+mod backend_common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use backend_common::wait_flag;
 use itimer_hostalarm::alarm::Precedence;
 use itimer_hostalarm::time::NS_PER_MS;
 use itimer_hostalarm::{Clocks, Scale, TimerLoop};
@@ -25,17 +28,6 @@ const CHILD_OK: i32 = 0;
 const CHILD_REINIT_FAILED: i32 = 10;
 const CHILD_ARM_FAILED: i32 = 11;
 const CHILD_TIMER_NEVER_FIRED: i32 = 12;
-
-fn wait_flag(flag: &AtomicBool, limit: Duration) -> bool {
-    let start = Instant::now();
-    while !flag.load(Ordering::SeqCst) {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    true
-}
 
 #[test]
 fn a_timer_fires_in_a_forked_child_after_reinit() {

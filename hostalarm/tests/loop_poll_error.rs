@@ -9,10 +9,13 @@
 //! fork happens before any loop thread exists), which reports by exit
 //! status.
 
+mod backend_common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use backend_common::wait_flag;
 use itimer_hostalarm::alarm::Precedence;
 use itimer_hostalarm::time::NS_PER_MS;
 use itimer_hostalarm::timer_loop::POLL_BACKOFF_MAX_MS;
@@ -40,17 +43,6 @@ const ERROR_FOR: Duration = Duration::from_millis(400);
 fn most_polls_in(d: Duration) -> u64 {
     let ms = u64::try_from(d.as_millis()).unwrap();
     7 + ms.saturating_sub(127) / POLL_BACKOFF_MAX_MS + 1
-}
-
-fn wait_flag(flag: &AtomicBool, limit: Duration) -> bool {
-    let start = Instant::now();
-    while !flag.load(Ordering::SeqCst) {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    true
 }
 
 fn child() -> i32 {

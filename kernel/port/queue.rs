@@ -89,6 +89,19 @@ pub(crate) struct PortQueue {
 }
 
 impl PortQueue {
+    /// Reserves one event slot of at most `max`: `EBADF` once the port is
+    /// closed, `EAGAIN` when every slot is in use.
+    fn take_slot(&mut self, max: usize) -> Result<(), Errno> {
+        if self.closed {
+            return Err(Errno::EBADF);
+        }
+        if self.slots >= max {
+            return Err(Errno::EAGAIN);
+        }
+        self.slots += 1;
+        Ok(())
+    }
+
     /// Queued events `pid` may take.
     pub(crate) fn deliverable(&self, pid: Pid) -> usize {
         self.user_queued + self.timer_queued.get(&pid).copied().unwrap_or(0)
@@ -236,13 +249,7 @@ impl Port {
     /// `EAGAIN` when the port has no free slot, `EBADF` if it was closed.
     pub(crate) fn attach_timer(&self, core: SourceRef, user: u64) -> Result<u64, Errno> {
         let mut q = self.q.lock();
-        if q.closed {
-            return Err(Errno::EBADF);
-        }
-        if q.slots >= self.max_events {
-            return Err(Errno::EAGAIN);
-        }
-        q.slots += 1;
+        q.take_slot(self.max_events)?;
         let source = q.next_source;
         q.next_source += 1;
         q.sources.insert(
@@ -292,13 +299,7 @@ impl Port {
     /// `EBADF` if closed.
     pub(crate) fn send(&self, events: i32, user: u64) -> Result<(), Errno> {
         let mut q = self.q.lock();
-        if q.closed {
-            return Err(Errno::EBADF);
-        }
-        if q.slots >= self.max_events {
-            return Err(Errno::EAGAIN);
-        }
-        q.slots += 1;
+        q.take_slot(self.max_events)?;
         q.push(Queued::User { events, user });
         self.cv.notify_all();
         Ok(())

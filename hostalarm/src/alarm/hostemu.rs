@@ -301,11 +301,7 @@ impl<P: MsPolicy> AlarmBackend for EmulatedBackend<P> {
     }
 
     fn consume(&mut self) -> Result<Wakeup, Errno> {
-        let host = self.host.as_ref().ok_or(Errno::EBADF)?;
-        Ok(Wakeup {
-            expirations: host.wake.drain()?,
-            wall_clock_stepped: false,
-        })
+        self.host.as_ref().ok_or(Errno::EBADF)?.wake.consume()
     }
 
     fn resolution_ns(&self) -> u64 {

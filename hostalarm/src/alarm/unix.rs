@@ -384,11 +384,7 @@ impl AlarmBackend for UnixBackend {
     }
 
     fn consume(&mut self) -> Result<Wakeup, Errno> {
-        let host = self.host.as_ref().ok_or(Errno::EBADF)?;
-        Ok(Wakeup {
-            expirations: host.wake.drain()?,
-            wall_clock_stepped: false,
-        })
+        self.host.as_ref().ok_or(Errno::EBADF)?.wake.consume()
     }
 
     fn resolution_ns(&self) -> u64 {

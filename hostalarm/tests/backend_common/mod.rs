@@ -368,3 +368,16 @@ macro_rules! conformance_suite {
         }
     };
 }
+
+/// Waits (polling every millisecond) until `flag` is set; false if `limit`
+/// passes first.
+pub fn wait_flag(flag: &std::sync::atomic::AtomicBool, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    true
+}
