@@ -2,10 +2,9 @@
 //! builds on, what each lock guards, and the conversions between emulator
 //! clock time and host time.
 //!
-//! This is the floor of the clock files, which form a line (each imports
-//! only files below it): `clock_state` ← `timer` (arming, deleting) ←
-//! `runner` (running expired timers) ← `clock` (the public handles) ←
-//! `vclock`, `step`. It owns the clock kinds ([`ClockType`]), a clock's
+//! This is the floor of the clock files, which import only downwards:
+//! `clock_state` ← `timer` (arming, deleting) and `runner` (running
+//! expired timers) ← `clock` (the public handles) ← `vclock`, `step`. It owns the clock kinds ([`ClockType`]), a clock's
 //! table entry (`Slot`) and the handle naming one ([`TimerHandle`]'s
 //! fields; its operations are in [`crate::timer`]), and the runner state
 //! (`RunState`; the protocol is in [`crate::runner`]).

@@ -18,6 +18,19 @@
 //! device timers of a pretend guest with it
 //! (`cargo run -p itimer-hostalarm --example device_timers -- unix`).
 
+//! ## Reading order (each group imports only groups above it; no cycle,
+//! which `tests/architecture.rs` in the workspace root checks)
+//!
+//! | # | modules | concept |
+//! |---|---|---|
+//! | 1 | [`time`], [`timerlist`] ([`sorted_list`], its reference), [`notify`], [`reset`] | host time and scales; the O(log n) list; the deadline handshake with the host; what a wall-step notifier is told |
+//! | 2 | [`clock_state`] | the clock kinds, a clock's table entry, the handle's fields, the runner state, and what each lock guards |
+//! | 3 | [`timer`], [`runner`] | arming and deleting a timer; running expired timers (the runner token) |
+//! | 4 | [`clock`], [`vclock`] | the public clock handles; GUEST's VM controls |
+//! | 5 | [`alarm`] (its contract in `mod.rs`, then `sigwake`, `pacing`, `timerfd`, `dynticks`, `unix`, `hostemu` → `mmtimer`, `timerqueue`, `registry`), [`eventfd`] | host alarm backends; the loop's waker |
+//! | 6 | [`step`], [`sim`], [`timer_loop`] | one pass (consume, run, re-arm); the simulated host; the real loop |
+//! | 7 | [`host`] | either host, chosen at boot |
+
 pub mod alarm;
 pub mod clock;
 pub mod clock_state;
